@@ -1,0 +1,112 @@
+// A sequential model built from a spec and a batch size. Construction does all the planning:
+// layers are made with shape inference, every buffer (parameters, gradients, optimizer state,
+// statistics, activations and their gradients, per-layer scratch, inputs) is declared to one
+// MemoryPlan with its lifetime, the plan is finalized and one Arena backs it. After that,
+// nothing allocates: train_on_batch and evaluate_on_batch only run kernels on planned views.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/arena.h"
+#include "engine/layer.h"
+#include "engine/loss.h"
+#include "engine/memory_plan.h"
+#include "engine/optimizer.h"
+#include "engine/spec.h"
+
+namespace knotnet {
+
+struct ModelOptions {
+  int64_t batch = 128;
+  Device device = Device::cpu;
+  DType dtype = DType::f32;   // f64 for gradient checks and golden tests
+  uint64_t seed = 42;         // weight initialisation and dropout masks
+  OptimizerConfig optimizer;
+};
+
+class Model {
+ public:
+  // `input` overrides the spec's input line when it has rank > 0 (e.g. the data's image shape).
+  Model(const ModelSpec& spec, const ModelOptions& options, Shape input = Shape{});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // Keras-style table: layer, output shape, parameters; then the totals.
+  std::string summary() const;
+  const MemoryPlan& plan() const { return plan_; }
+  const ModelOptions& options() const { return options_; }
+  const ModelSpec& spec() const { return spec_; }
+  int64_t batch() const { return options_.batch; }
+  const Shape& input_shape() const { return input_; }
+  int64_t classes() const { return loss_->classes(); }
+  int64_t trainable_count() const { return trainable_; }
+  int64_t statistics_count() const { return statistics_; }
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+
+  // x: (n, ...input_shape) on the host, n <= batch(): uint8 pixels (scaled by 1/255) or the
+  // model's element type (used as is). labels: i32 class indices (n), or targets (n, K) in the
+  // model's element type.
+  LossResult train_on_batch(const Tensor& x, const Tensor& labels);
+  LossResult evaluate_on_batch(const Tensor& x, const Tensor& labels);
+  // Class probabilities (n, K) into a host tensor of the model's element type.
+  void predict_on_batch(const Tensor& x, const Tensor& probs);
+
+  // The pieces of train_on_batch, for tests: loss and gradients without an update, then the update.
+  LossResult forward_backward(const Tensor& x, const Tensor& labels);
+  void apply_update();
+
+  struct Param {
+    std::string layer;  // layer name, e.g. "conv_1"
+    std::string name;   // "kernel", "bias", ...
+    Tensor value;
+    Tensor grad;        // empty for statistics
+    bool trainable;
+  };
+  std::vector<Param> parameters() const;
+  Tensor flat_parameters() const { return arena_.view(plan_, params_id_); }
+  Tensor flat_gradients() const { return arena_.view(plan_, grads_id_); }
+  Tensor flat_statistics() const;  // empty when the model has none
+  std::vector<Tensor> optimizer_state() const;
+  Optimizer& optimizer() { return *optimizer_; }
+  // Steps taken; the next update's Adam/bias-correction step number is step_count() + 1.
+  int64_t step_count() const { return step_; }
+  void set_step_count(int64_t s) { step_ = s; }
+  // The probabilities of the last forward pass, (batch, K); valid rows: the last batch's n.
+  Tensor probabilities() const { return arena_.view(plan_, probs_id_); }
+
+ private:
+  void build_layers();
+  void declare_buffers();
+  void bind_views();
+  void initialise();
+  void load_batch(const Tensor& x, const Tensor& labels, int64_t n);
+  void run_forward(int64_t n, const StepContext& ctx);
+  int fwd_step(int i) const { return i; }
+  int bwd_step(int i) const { return 2 * static_cast<int>(layers_.size() + 1) - 1 - i; }
+
+  ModelSpec spec_;
+  ModelOptions options_;
+  Shape input_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::unique_ptr<SoftmaxCrossEntropy> loss_;
+  std::unique_ptr<Optimizer> optimizer_;
+  int64_t trainable_ = 0;
+  int64_t statistics_ = 0;
+  int64_t step_ = 0;
+
+  MemoryPlan plan_;
+  Arena arena_;
+  MemoryPlan::Id input_id_ = -1, targets_id_ = -1, params_id_ = -1, grads_id_ = -1, stats_id_ = -1, probs_id_ = -1;
+  std::vector<MemoryPlan::Id> state_ids_;
+  std::vector<MemoryPlan::Id> act_ids_;   // storage of each layer's output (aliases share)
+  std::vector<MemoryPlan::Id> grad_ids_;  // storage of the gradient of each layer's output
+  std::vector<std::vector<MemoryPlan::Id>> scratch_ids_;
+  // Views bound once after planning, full batch.
+  std::vector<Tensor> acts_, act_grads_;
+  Tensor input_view_, targets_view_, probs_view_;
+};
+
+}  // namespace knotnet
