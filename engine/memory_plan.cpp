@@ -122,20 +122,6 @@ std::vector<MemoryPlan::Id> MemoryPlan::largest(size_t count) const {
   return ids;
 }
 
-std::string format_bytes(size_t bytes) {
-  char buf[32];
-  double v = static_cast<double>(bytes);
-  if (bytes >= (size_t(1) << 30))
-    std::snprintf(buf, sizeof buf, "%.2f GiB", v / (1 << 30));
-  else if (bytes >= (size_t(1) << 20))
-    std::snprintf(buf, sizeof buf, "%.2f MiB", v / (1 << 20));
-  else if (bytes >= 1024)
-    std::snprintf(buf, sizeof buf, "%.1f KiB", v / 1024);
-  else
-    std::snprintf(buf, sizeof buf, "%zu B", bytes);
-  return buf;
-}
-
 std::string MemoryPlan::table() const {
   std::ostringstream os;
   char line[256];

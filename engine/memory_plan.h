@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/format.h"
 #include "engine/tensor.h"
 
 namespace knotnet {
@@ -82,8 +83,5 @@ class MemoryPlan {
   size_t total_ = 0;
   bool finalized_ = false;
 };
-
-// "1.50 MiB", "312 B": sizes for people.
-std::string format_bytes(size_t bytes);
 
 }  // namespace knotnet

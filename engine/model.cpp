@@ -1,6 +1,7 @@
 #include "engine/model.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -300,26 +301,21 @@ std::string Model::summary() const {
   char line[200];
   std::snprintf(line, sizeof line, "%-16s %-22s %-18s %12s\n", "layer", "spec", "output shape", "params");
   os << line;
-  auto with_commas = [](int64_t v) {
-    std::string s = std::to_string(v);
-    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-    return s;
-  };
   std::snprintf(line, sizeof line, "%-16s %-22s %-18s %12s\n", "input", "", input_.str().c_str(), "0");
   os << line;
   for (const auto& layer : layers_) {
     int64_t count = 0;
     for (const auto& p : layer->param_infos()) count += p.shape.numel();
     std::snprintf(line, sizeof line, "%-16s %-22s %-18s %12s\n", layer->name().c_str(), layer->describe().c_str(),
-                  layer->output_shape().str().c_str(), with_commas(count).c_str());
+                  layer->output_shape().str().c_str(), format_count(count).c_str());
     os << line;
   }
   std::snprintf(line, sizeof line, "%-16s %-22s %-18s %12s\n", "softmax_1", "softmax + cross-entropy",
                 Shape{classes()}.str().c_str(), "0");
   os << line;
-  os << "Total params: " << with_commas(trainable_ + statistics_) << "\n";
-  os << "Trainable params: " << with_commas(trainable_) << "\n";
-  os << "Non-trainable params: " << with_commas(statistics_) << "\n";
+  os << "Total params: " << format_count(trainable_ + statistics_) << "\n";
+  os << "Trainable params: " << format_count(trainable_) << "\n";
+  os << "Non-trainable params: " << format_count(statistics_) << "\n";
   os << "Memory plan: " << format_bytes(plan_.total_bytes()) << " with lifetime reuse, "
      << format_bytes(plan_.total_without_reuse()) << " without (batch " << options_.batch << ", "
      << dtype_name(options_.dtype) << ", " << device_name(options_.device) << ")\n";
