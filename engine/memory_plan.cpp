@@ -81,6 +81,16 @@ void MemoryPlan::finalize() {
     total_ = std::max(total_, off + b.bytes);
     placed.push_back(id);
   }
+  // Alignment can make the greedy packing a little worse than no reuse at all on plans with
+  // little lifetime overlap; then lay the buffers out one after another instead.
+  if (align_up(total_, kDefaultAlign) > total_without_reuse()) {
+    size_t t = 0;
+    for (size_t i = 0; i < buffers_.size(); ++i) {
+      offsets_[i] = align_up(t, buffers_[i].align);
+      t = offsets_[i] + buffers_[i].bytes;
+    }
+    total_ = t;
+  }
   total_ = align_up(total_, kDefaultAlign);
   finalized_ = true;
 }

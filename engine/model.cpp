@@ -21,6 +21,7 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
   optimizer_ = make_optimizer(options_.optimizer);
   declare_buffers();
   plan_.finalize();
+  if (!options_.allocate) return;
   arena_ = Arena(plan_.total_bytes(), options_.device);
   bind_views();
   initialise();
@@ -197,6 +198,7 @@ void Model::initialise() {
 }
 
 void Model::load_batch(const Tensor& x, const Tensor& labels, int64_t n) {
+  KN_CHECK(arena_.base(), "this model was built to plan only (ModelOptions::allocate = false)");
   KN_CHECK(x.device == Device::cpu && labels.device == Device::cpu, "batches are given in host memory");
   KN_CHECK(options_.device == Device::cpu, "the CUDA backend is not in this build yet; use --device cpu");
   KN_CHECK(n > 0 && n <= options_.batch, "a batch of ", n, " samples does not fit the planned batch size ",
@@ -265,6 +267,9 @@ LossResult Model::evaluate_on_batch(const Tensor& x, const Tensor& labels) {
 
 void Model::predict_on_batch(const Tensor& x, const Tensor& probs) {
   const int64_t n = x.shape.rank() ? x.shape[0] : 0;
+  KN_CHECK(arena_.base(), "this model was built to plan only (ModelOptions::allocate = false)");
+  KN_CHECK(n > 0 && n <= options_.batch, "a batch of ", n, " samples does not fit the planned batch size ",
+           options_.batch);
   KN_CHECK(probs.shape == Shape({n, classes()}) && probs.dtype == options_.dtype, "probabilities should be ",
            dtype_name(options_.dtype), Shape({n, classes()}).str(), ", got ", probs.describe());
   // Targets are unused by inference; fill them with class 0 so the batch loads.

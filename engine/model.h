@@ -24,6 +24,8 @@ struct ModelOptions {
   DType dtype = DType::f32;   // f64 for gradient checks and golden tests
   uint64_t seed = 42;         // weight initialisation and dropout masks
   OptimizerConfig optimizer;
+  // false: plan only (summary and plan are valid, nothing is allocated, no step may run).
+  bool allocate = true;
 };
 
 class Model {
