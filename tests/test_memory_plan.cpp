@@ -7,40 +7,13 @@
 
 #include "engine/arena.h"
 #include "engine/memory_plan.h"
+#include "tests/support/plan_check.h"
 
 namespace knotnet {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Checks the plan's invariants; returns the peak of bytes live at one step.
-size_t check_plan(const MemoryPlan& plan) {
-  int last_step = 0;
-  for (size_t i = 0; i < plan.size(); ++i)
-    last_step = std::max(last_step, std::min(plan.buffer(static_cast<int>(i)).life.last, 1000));
-  for (size_t i = 0; i < plan.size(); ++i) {
-    const auto& a = plan.buffer(static_cast<int>(i));
-    size_t oa = plan.offset(static_cast<int>(i));
-    EXPECT_EQ(oa % a.align, 0u) << a.name;
-    EXPECT_LE(oa + a.bytes, plan.total_bytes()) << a.name;
-    for (size_t j = i + 1; j < plan.size(); ++j) {
-      const auto& b = plan.buffer(static_cast<int>(j));
-      if (!a.life.overlaps(b.life) || a.bytes == 0 || b.bytes == 0) continue;
-      size_t ob = plan.offset(static_cast<int>(j));
-      EXPECT_TRUE(oa + a.bytes <= ob || ob + b.bytes <= oa)
-          << a.name << " [" << oa << "," << oa + a.bytes << ") and " << b.name << " [" << ob << "," << ob + b.bytes
-          << ") are live together (" << a.life.str() << " / " << b.life.str() << ") and overlap";
-    }
-  }
-  size_t peak = 0;
-  for (int s = 0; s <= last_step; ++s) {
-    size_t live = 0;
-    for (size_t i = 0; i < plan.size(); ++i)
-      if (plan.buffer(static_cast<int>(i)).life.overlaps(Lifetime::at(s))) live += plan.buffer(static_cast<int>(i)).bytes;
-    peak = std::max(peak, live);
-  }
-  return peak;
-}
+using test::check_plan;
 
 TEST(MemoryPlan, RandomLifetimesNeverOverlapWhileLive) {
   std::mt19937 rng(1234);

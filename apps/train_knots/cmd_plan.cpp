@@ -1,0 +1,79 @@
+// train_knots plan: builds a model for a batch size without data or allocation and prints its
+// summary and memory plan (one row per buffer, totals with and without lifetime reuse).
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "apps/train_knots/cli_options.h"
+#include "apps/train_knots/command.h"
+#include "engine/model.h"
+
+namespace knotnet::app {
+namespace {
+
+struct PlanFlags {
+  std::string model = "seed";
+  int64_t batch = 128;
+  std::string device = "cpu";
+  std::string optimizer = "adam";
+  std::string image_shape;
+  bool json = false;
+};
+
+nlohmann::json plan_json(const Model& m) {
+  const MemoryPlan& p = m.plan();
+  nlohmann::json buffers = nlohmann::json::array();
+  for (size_t i = 0; i < p.size(); ++i) {
+    const BufferDecl& b = p.buffer(static_cast<int>(i));
+    nlohmann::json shape = nlohmann::json::array();
+    for (int d = 0; d < b.shape.rank(); ++d) shape.push_back(b.shape[d]);
+    buffers.push_back({{"name", b.name},
+                       {"role", role_name(b.role)},
+                       {"dtype", dtype_name(b.dtype)},
+                       {"shape", shape},
+                       {"bytes", b.bytes},
+                       {"offset", p.offset(static_cast<int>(i))},
+                       {"lifetime", b.life.str()}});
+  }
+  return {{"model", m.spec().origin},
+          {"batch", m.batch()},
+          {"device", device_name(m.options().device)},
+          {"trainable_params", m.trainable_count()},
+          {"non_trainable_params", m.statistics_count()},
+          {"total_bytes", p.total_bytes()},
+          {"total_bytes_without_reuse", p.total_without_reuse()},
+          {"buffers", buffers}};
+}
+
+std::function<int()> setup(CLI::App& sub) {
+  auto f = std::make_shared<PlanFlags>();
+  sub.add_option("--model", f->model, "named spec (seed, small, tiny) or spec file")->capture_default_str();
+  sub.add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--device", f->device, "device to plan for: cpu or cuda (planning needs no GPU)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub.add_option("--optimizer", f->optimizer, "optimizer whose state is planned")->capture_default_str();
+  sub.add_option("--image-shape", f->image_shape, "input shape H,W,C overriding the spec's input line");
+  sub.add_flag("--json", f->json, "print the plan as JSON");
+  return [f]() {
+    ModelOptions opt;
+    opt.batch = f->batch;
+    opt.device = parse_device(f->device);
+    opt.optimizer.name = f->optimizer;
+    opt.allocate = false;
+    Shape input = f->image_shape.empty() ? Shape{} : parse_image_shape(f->image_shape);
+    Model m(load_spec(f->model), opt, input);
+    if (f->json) {
+      std::cout << plan_json(m).dump(2) << "\n";
+    } else {
+      std::cout << m.summary() << "\n" << m.plan().table();
+    }
+    return 0;
+  };
+}
+
+}  // namespace
+
+KN_REGISTER_COMMAND(plan, "plan", "print a model's memory plan for a batch size, without data or allocation", setup);
+
+}  // namespace knotnet::app
