@@ -151,18 +151,13 @@ void Model::bind_views() {
     acts_.push_back(arena_.view(plan_, act_ids_[i]).reshaped(layers_[i]->output_shape().with_batch(B)));
     act_grads_.push_back(arena_.view(plan_, grad_ids_[i]).reshaped(layers_[i]->output_shape().with_batch(B)));
   }
+  for (MemoryPlan::Id id : state_ids_) state_views_.push_back(arena_.view(plan_, id));
   input_view_ = arena_.view(plan_, input_id_);
   targets_view_ = arena_.view(plan_, targets_id_);
   probs_view_ = arena_.view(plan_, probs_id_);
 }
 
 Tensor Model::flat_statistics() const { return stats_id_ >= 0 ? arena_.view(plan_, stats_id_) : Tensor(); }
-
-std::vector<Tensor> Model::optimizer_state() const {
-  std::vector<Tensor> out;
-  for (MemoryPlan::Id id : state_ids_) out.push_back(arena_.view(plan_, id));
-  return out;
-}
 
 // Keras's initialisers: glorot_uniform kernels, zero biases and betas, unit gammas, running
 // mean 0 and variance 1. Each parameter draws from its own counter-based stream, so a value

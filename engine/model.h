@@ -71,8 +71,9 @@ class Model {
   Tensor flat_parameters() const { return arena_.view(plan_, params_id_); }
   Tensor flat_gradients() const { return arena_.view(plan_, grads_id_); }
   Tensor flat_statistics() const;  // empty when the model has none
-  std::vector<Tensor> optimizer_state() const;
+  const std::vector<Tensor>& optimizer_state() const { return state_views_; }
   Optimizer& optimizer() { return *optimizer_; }
+  const Optimizer& optimizer() const { return *optimizer_; }
   // Steps taken; the next update's Adam/bias-correction step number is step_count() + 1.
   int64_t step_count() const { return step_; }
   void set_step_count(int64_t s) { step_ = s; }
@@ -107,7 +108,7 @@ class Model {
   std::vector<MemoryPlan::Id> grad_ids_;  // storage of the gradient of each layer's output
   std::vector<std::vector<MemoryPlan::Id>> scratch_ids_;
   // Views bound once after planning, full batch.
-  std::vector<Tensor> acts_, act_grads_;
+  std::vector<Tensor> acts_, act_grads_, state_views_;
   Tensor input_view_, targets_view_, probs_view_;
 };
 

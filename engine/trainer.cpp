@@ -1,0 +1,96 @@
+#include "engine/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "engine/callbacks.h"
+
+namespace knotnet {
+
+Evaluation evaluate(Model& model, BatchSource& source) {
+  Evaluation ev;
+  ev.classes = model.classes();
+  ev.confusion.assign(static_cast<size_t>(ev.classes * ev.classes), 0);
+  double loss_sum = 0;
+  source.begin_epoch(0);
+  Tensor images, labels;
+  while (source.next(images, labels)) {
+    const int64_t n = labels.shape[0];
+    LossResult r = model.evaluate_on_batch(images, labels);
+    loss_sum += r.loss * double(n);
+    ev.correct += r.correct;
+    ev.count += n;
+    // Predictions from the probabilities the forward pass left in the model.
+    dispatch_float(model.options().dtype, [&](auto zero) {
+      using T = decltype(zero);
+      const T* p = model.probabilities().template as<T>();
+      const int32_t* y = labels.as<int32_t>();
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t best = 0;
+        for (int64_t k = 1; k < ev.classes; ++k)
+          if (p[i * ev.classes + k] > p[i * ev.classes + best]) best = k;
+        ev.confusion[static_cast<size_t>(y[i] * ev.classes + best)]++;
+      }
+    });
+  }
+  ev.loss = ev.count ? loss_sum / double(ev.count) : 0.0;
+  return ev;
+}
+
+std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
+  std::vector<EpochLog> history;
+  stopped_early_ = false;
+  const int64_t samples = train_.samples();
+  const int64_t steps = (samples + model_.batch() - 1) / model_.batch();
+  for (int64_t epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
+    auto t0 = std::chrono::steady_clock::now();
+    train_.begin_epoch(epoch);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, step = 0;
+    Tensor images, labels;
+    while (train_.next(images, labels)) {
+      LossResult r = model_.train_on_batch(images, labels);
+      ++step;
+      if (!std::isfinite(r.loss))
+        throw NonFiniteLoss(detail::concat("the loss became ", r.loss, " at epoch ", epoch + 1, ", step ", step,
+                                           " (update ", model_.step_count(),
+                                           "); training stopped. Try a lower --lr; the last checkpoint is intact."),
+                            __FILE__, __LINE__);
+      const int64_t n = labels.shape[0];
+      loss_sum += r.loss * double(n);
+      correct += r.correct;
+      seen += n;
+      if (observer_) {
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        observer_->on_batch(epoch + 1, step, steps, loss_sum / double(seen), double(correct) / double(seen),
+                            secs > 0 ? double(seen) / secs : 0.0);
+      }
+    }
+    KN_CHECK(seen > 0, "the training data yielded no batch in epoch ", epoch + 1);
+    EpochLog log;
+    log.epoch = epoch + 1;
+    log.loss = loss_sum / double(seen);
+    log.accuracy = double(correct) / double(seen);
+    log.lr = model_.optimizer().lr();
+    log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log.images_per_second = double(seen) / log.seconds;
+    if (val_) {
+      Evaluation ev = evaluate(model_, *val_);
+      log.has_validation = true;
+      log.val_loss = ev.loss;
+      log.val_accuracy = ev.accuracy();
+    }
+    history.push_back(log);
+    if (observer_) observer_->on_epoch_end(log);
+    bool stop = false;
+    for (Callback* c : callbacks_) c->on_epoch_end(log, model_, stop);
+    if (stop) {
+      stopped_early_ = true;
+      break;
+    }
+  }
+  for (Callback* c : callbacks_) c->on_train_end(model_, stopped_early_);
+  return history;
+}
+
+}  // namespace knotnet
