@@ -131,8 +131,9 @@ void write_tensor(hid_t parent, const std::string& name, const Tensor& t) {
   KN_H5_CHECK(H5Dwrite(ds, native_type(t.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()));
 }
 
-void read_tensor(hid_t parent, const std::string& name, const Tensor& t, const std::string& path) {
-  KN_CHECK(H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0, "checkpoint ", path, " has no tensor '", name, "'");
+void read_tensor(hid_t parent, const std::string& name, const Tensor& t, const std::string& path,
+                 const std::string& label) {
+  KN_CHECK(H5Lexists(parent, name.c_str(), H5P_DEFAULT) > 0, "checkpoint ", path, " has no tensor '", label, "'");
   Id ds(KN_H5_CHECK(H5Dopen2(parent, name.c_str(), H5P_DEFAULT)), H5Dclose);
   Id space(KN_H5_CHECK(H5Dget_space(ds)), H5Sclose);
   int rank = H5Sget_simple_extent_ndims(space);
@@ -140,7 +141,7 @@ void read_tensor(hid_t parent, const std::string& name, const Tensor& t, const s
   H5Sget_simple_extent_dims(space, dims.data(), nullptr);
   bool same = rank == t.shape.rank();
   for (int d = 0; same && d < rank; ++d) same = static_cast<int64_t>(dims[static_cast<size_t>(d)]) == t.shape[d];
-  KN_CHECK(same, "checkpoint ", path, ": tensor '", name, "' does not have the model's shape ", t.shape.str());
+  KN_CHECK(same, "checkpoint ", path, ": tensor '", label, "' does not have the model's shape ", t.shape.str());
   KN_CHECK(t.device == Device::cpu, "loading into CUDA models needs the CUDA backend, not in this build yet");
   KN_H5_CHECK(H5Dread(ds, native_type(t.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data));
 }
@@ -259,12 +260,12 @@ void load_checkpoint(const std::string& path, Model& model) {
     KN_CHECK(H5Lexists(weights, p.layer.c_str(), H5P_DEFAULT) > 0, "checkpoint ", path, " has no weights for layer '",
              p.layer, "'");
     Id group(KN_H5_CHECK(H5Gopen2(weights, p.layer.c_str(), H5P_DEFAULT)), H5Gclose);
-    read_tensor(group, p.name, p.value, path);
+    read_tensor(group, p.name, p.value, path, p.layer + "/" + p.name);
   }
   auto state = model.optimizer_state();
   if (!state.empty() && info.optimizer.name == model.options().optimizer.name) {
     Id opt(KN_H5_CHECK(H5Gopen2(file, "optimizer", H5P_DEFAULT)), H5Gclose);
-    for (size_t i = 0; i < state.size(); ++i) read_tensor(opt, "slot" + std::to_string(i), state[i], path);
+    for (size_t i = 0; i < state.size(); ++i) read_tensor(opt, "slot" + std::to_string(i), state[i], path, "optimizer/slot" + std::to_string(i));
   }
   model.optimizer().set_lr(info.lr);
   model.set_step_count(info.step);
