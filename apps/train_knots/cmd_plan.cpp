@@ -6,6 +6,7 @@
 
 #include "apps/train_knots/cli_options.h"
 #include "apps/train_knots/command.h"
+#include "engine/budget.h"
 #include "engine/model.h"
 
 namespace knotnet::app {
@@ -17,8 +18,17 @@ struct PlanFlags {
   std::string device = "cpu";
   std::string optimizer = "adam";
   std::string image_shape;
+  std::string gpu_mem;
+  std::string device_memory;
   bool json = false;
 };
+
+// Plan-only total for another batch size (for the largest-batch search).
+size_t plan_total(const ModelSpec& spec, ModelOptions opt, const Shape& input, int64_t batch) {
+  opt.batch = batch;
+  opt.allocate = false;
+  return Model(spec, opt, input).plan().total_bytes();
+}
 
 nlohmann::json plan_json(const Model& m) {
   const MemoryPlan& p = m.plan();
@@ -54,6 +64,9 @@ std::function<int()> setup(CLI::App& sub) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   sub.add_option("--optimizer", f->optimizer, "optimizer whose state is planned")->capture_default_str();
   sub.add_option("--image-shape", f->image_shape, "input shape H,W,C overriding the spec's input line");
+  sub.add_option("--gpu-mem", f->gpu_mem, "memory budget: a size (6GiB, 512MiB) or a fraction of the card (0.5)");
+  sub.add_option("--device-memory", f->device_memory,
+                 "the card's memory to plan against, e.g. 80GiB (default: the GPU's, when there is one)");
   sub.add_flag("--json", f->json, "print the plan as JSON");
   return [f]() {
     ModelOptions opt;
@@ -62,11 +75,31 @@ std::function<int()> setup(CLI::App& sub) {
     opt.optimizer.name = f->optimizer;
     opt.allocate = false;
     Shape input = f->image_shape.empty() ? Shape{} : parse_image_shape(f->image_shape);
-    Model m(load_spec(f->model), opt, input);
+    ModelSpec spec = load_spec(f->model);
+    Model m(spec, opt, input);
+    nlohmann::json j = plan_json(m);
+    std::string budget_text;
+    if (!f->gpu_mem.empty() || !f->device_memory.empty()) {
+      MemoryBudget budget = f->gpu_mem.empty() ? MemoryBudget{} : parse_memory_budget(f->gpu_mem);
+      DeviceMemory dev = f->device_memory.empty() ? query_device_memory() : DeviceMemory{};
+      if (!f->device_memory.empty()) {
+        MemoryBudget card = parse_memory_budget(f->device_memory);
+        KN_CHECK(!card.fraction, "--device-memory '", f->device_memory, "': expected a size such as 80GiB");
+        dev.total = dev.free = static_cast<size_t>(card.value);
+      }
+      BudgetCheck c = check_budget(m.plan(), f->batch, budget, dev,
+                                   [&](int64_t b) { return plan_total(spec, opt, input, b); });
+      j["budget"] = {{"budget_bytes", c.budget},   {"needed_bytes", c.needed}, {"fits", c.fits},
+                     {"largest_batch", c.largest_batch}, {"context_bytes", dev.context},
+                     {"device_total_bytes", dev.total}};
+      budget_text = c.fits ? detail::concat("budget: ", format_bytes(c.budget), ", needed ", format_bytes(c.needed),
+                                            ": fits (largest batch that fits: ", c.largest_batch, ")\n")
+                           : c.report + "\n";
+    }
     if (f->json) {
-      std::cout << plan_json(m).dump(2) << "\n";
+      std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << m.summary() << "\n" << m.plan().table();
+      std::cout << m.summary() << "\n" << m.plan().table() << budget_text;
     }
     return 0;
   };
