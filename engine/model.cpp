@@ -93,8 +93,10 @@ void Model::declare_buffers() {
     }
     if (layers_[i]->needs_output_for_backward()) extend(act_ids_[i], bwd_step(i));
   }
+  // The probabilities outlive backward, so that probabilities() still holds the last forward
+  // pass's output after forward_backward and train_on_batch (as model.h promises).
   probs_id_ = plan_.declare("probabilities", Role::activation, Shape{B, classes()}, dt,
-                            {fwd_step(loss_step), bwd_step(loss_step)});
+                            {fwd_step(loss_step), Lifetime::kForever});
 
   // Gradients of activations: the gradient of layer i's output is written by backward i+1 (the
   // loss for the last layer) and read by backward i. Layer 0's input needs no gradient.
