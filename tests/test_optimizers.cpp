@@ -420,6 +420,9 @@ TEST(OptimizerStepErrors, MismatchedBuffersAndDevices) {
   EXPECT_THAT(p, ::testing::Each(0.5));
   EXPECT_THAT(error_in([&] { make_optimizer(config("adagrad"))->init_state({}); }),
               HasSubstr("adagrad: expected 1 state buffer(s), got 0"));
+  EXPECT_THAT(error_in([&] { make_optimizer(config("adagrad"))->init_state({cs[0]}); }),
+              HasSubstr("adagrad: the CUDA backend is not in this build yet"));
+  EXPECT_THAT(m, ::testing::Each(0.0));
 }
 
 // ---- One pass, no allocation. ----

@@ -28,7 +28,7 @@ class Adagrad final : public Optimizer {
 
   void init_state(const std::vector<Tensor>& state) const override {
     check_state_args(name(), state, state_slots());
-    fill(state[0], initial_);  // the accumulator of squared gradients
+    fill(name(), state[0], initial_);  // the accumulator of squared gradients
   }
 
   void step(const Tensor& params, const Tensor& grads, const std::vector<Tensor>& state, int64_t t) const override {

@@ -33,7 +33,7 @@ class Adam final : public Optimizer {
 
   void init_state(const std::vector<Tensor>& state) const override {
     check_state_args(name(), state, state_slots());
-    for (const Tensor& s : state) fill(s, 0.0);  // first moment m, second moment v
+    for (const Tensor& s : state) fill(name(), s, 0.0);  // first moment m, second moment v
   }
 
   void step(const Tensor& params, const Tensor& grads, const std::vector<Tensor>& state, int64_t t) const override {

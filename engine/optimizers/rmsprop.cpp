@@ -31,7 +31,7 @@ class Rmsprop final : public Optimizer {
 
   void init_state(const std::vector<Tensor>& state) const override {
     check_state_args(name(), state, state_slots());
-    for (const Tensor& s : state) fill(s, 0.0);  // mean square, then momentum if any
+    for (const Tensor& s : state) fill(name(), s, 0.0);  // mean square, then momentum if any
   }
 
   void step(const Tensor& params, const Tensor& grads, const std::vector<Tensor>& state, int64_t t) const override {

@@ -29,7 +29,7 @@ class Sgd final : public Optimizer {
 
   void init_state(const std::vector<Tensor>& state) const override {
     check_state_args(name(), state, state_slots());
-    for (const Tensor& s : state) fill(s, 0.0);  // the velocity
+    for (const Tensor& s : state) fill(name(), s, 0.0);  // the velocity
   }
 
   void step(const Tensor& params, const Tensor& grads, const std::vector<Tensor>& state, int64_t t) const override {

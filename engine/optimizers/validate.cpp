@@ -74,8 +74,8 @@ void cuda_not_built(const char* optimizer) {
   KN_THROW(optimizer, ": the CUDA backend is not in this build yet; run on the cpu device");
 }
 
-void fill(const Tensor& t, double value) {
-  if (t.device == Device::cuda) KN_THROW("filling a cuda tensor needs the CUDA backend, which is not in this build yet");
+void fill(const char* optimizer, const Tensor& t, double value) {
+  if (t.device == Device::cuda) cuda_not_built(optimizer);
   dispatch_float(t.dtype, [&](auto zero) {
     using T = decltype(zero);
     T* p = t.as<T>();

@@ -32,7 +32,7 @@ int64_t check_step_args(const char* optimizer, const Tensor& params, const Tenso
 void check_state_args(const char* optimizer, const std::vector<Tensor>& state, int slots);
 // Throws: the CUDA backend is not in this build yet.
 [[noreturn]] void cuda_not_built(const char* optimizer);
-// Fills a host tensor of floating-point type with `value`.
-void fill(const Tensor& t, double value);
+// Fills a state tensor of floating-point type with `value` (host memory only in this build).
+void fill(const char* optimizer, const Tensor& t, double value);
 
 }  // namespace knotnet::optim
