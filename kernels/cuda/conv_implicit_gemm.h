@@ -1,0 +1,31 @@
+// Hand-written convolution on the GPU: implicit GEMM through the shared tiled SGEMM core
+// (tile_gemm.cuh), strict fp32, any kernel size and either padding (asymmetric 'same' for an
+// even k included). Weights (F, K, K, C), bias (F), NHWC activations, as in kernels/cpu/conv.h.
+//   forward       y (N*OH*OW, F)   = im2col(x) (N*OH*OW, KKC) * w^T (KKC, F) + b
+//   data grad     dx (N*H*W, C)    = im2col'(dy) (N*H*W, K*K*F) * w' (K*K*F, C)
+//   weight grad   dw (F, KKC)      = dy^T (F, N*OH*OW) * im2col(x) (N*OH*OW, KKC)   (split over K)
+//   bias grad     db (F)           = column sums of dy
+// The column matrices are never stored: the loaders compute each element from its indices.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/conv_dims.h"
+
+namespace knotnet::cuda {
+
+// Bytes of workspace conv_igemm_backward needs (the weight gradient's split-K partials, then
+// the bias gradient's partial sums; forward needs none).
+size_t conv_igemm_workspace_bytes(const ConvDims& d);
+
+// x: (N, H, W, C), w: (F, K, K, C), b: (F) -> y: (N, OH, OW, F).
+void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
+                        cudaStream_t stream);
+// Overwrites dw: (F, K, K, C), db: (F), and dx: (N, H, W, C) unless dx is null.
+void conv_igemm_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                         const ConvDims& d, void* work, size_t work_bytes, cudaStream_t stream);
+
+}  // namespace knotnet::cuda
