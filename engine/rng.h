@@ -4,7 +4,9 @@
 // masks, weight initialisation and shuffling, not for cryptography.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #if defined(__CUDACC__)
 #define KN_HD __host__ __device__ __forceinline__
@@ -35,5 +37,20 @@ KN_HD float random_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
 KN_HD double random_uniform_double(uint64_t seed, uint64_t stream, uint64_t index) {
   return static_cast<double>(random_bits(seed, stream, index) >> 11) * (1.0 / 9007199254740992.0);
 }
+
+// 64-bit FNV-1a of a byte string (offset basis 0xcbf29ce484222325, prime 0x100000001b3): how a
+// layer's name becomes its random stream. Dropout draws element k of its mask as
+// random_uniform(seed, fnv1a64(layer name) + step, k), so the mask is a pure function of the
+// run's seed, the layer's name and the training step (and a Python reimplementation can match it).
+KN_HD uint64_t fnv1a64(const char* bytes, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i]));
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+inline uint64_t fnv1a64(std::string_view s) { return fnv1a64(s.data(), s.size()); }
 
 }  // namespace knotnet
