@@ -3,34 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <random>
 
 #include "engine/model.h"
 #include "io/toy_data.h"
+#include "tests/support/alloc_count.h"  // replaces operator new in this binary, counting
 #include "tests/support/plan_check.h"
-
-// Counts every operator new in this test binary while g_counting is set: the proof that a
-// training step allocates no heap memory.
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_news{0};
-}  // namespace
-
-// GCC cannot see that these replacements pair malloc with free, and warns.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace knotnet {
 namespace {
@@ -109,14 +88,12 @@ TEST(Model, TrainingStepAllocatesNothing) {
   Tensor x(b.images.data(), Shape{16, 16, 16, 3}, DType::u8), y(b.labels.data(), Shape{16}, DType::i32);
   t.model->train_on_batch(x, y);  // warm-up (OpenBLAS sets up its threads on first use)
   long arenas = Arena::allocation_count();
-  g_news = 0;
-  g_counting = true;
+  const int64_t before = test::heap_allocations();
   for (int i = 0; i < 3; ++i) {
     t.model->train_on_batch(x, y);
     t.model->evaluate_on_batch(x, y);
   }
-  g_counting = false;
-  EXPECT_EQ(g_news.load(), 0) << "operator new was called inside training steps";
+  EXPECT_EQ(test::heap_allocations() - before, 0) << "operator new was called inside training steps";
   EXPECT_EQ(Arena::allocation_count(), arenas);
 }
 
