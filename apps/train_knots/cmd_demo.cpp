@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "apps/train_knots/cli_options.h"
+#include "engine/cuda_context.h"
 #include "apps/train_knots/command.h"
 #include "engine/model.h"
 #include "io/toy_data.h"

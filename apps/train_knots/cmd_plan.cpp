@@ -4,7 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "apps/train_knots/cli_options.h"
+#include "io/h5_dataset.h"
 #include "apps/train_knots/command.h"
 #include "engine/budget.h"
 #include "engine/model.h"
