@@ -355,7 +355,8 @@ H5AppendWriter H5AppendWriter::create(const fs::path& path, const std::vector<Ap
   quiet_hdf5_errors();
   KN_CHECK(!fs::exists(path), path.string(), " already exists (pass --append to add to it, or choose another name)");
   fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  KN_CHECK(fs::is_directory(dir), "cannot write ", path.string(), ": directory ", dir.string(), " does not exist");
+  KN_CHECK(fs::is_directory(dir), "cannot write ", path.string(), ": ", dir.string(),
+           fs::exists(dir) ? " is not a directory" : " does not exist");
   H5AppendWriter w(path, temporary_sibling(path), false);
   create_exclusive(w.temp_, path);
   w.file_ = H5Fcreate(w.temp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);

@@ -1,0 +1,29 @@
+// A one-line progress bar on stderr with images/s and the time left, drawn only when stderr is
+// a terminal (logs and pipes get nothing).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace knotnet::make_knots {
+
+class Progress {
+ public:
+  // `total` images; enabled when stderr is a terminal unless `force_off`.
+  explicit Progress(int64_t total, bool force_off = false);
+  // `done` images so far; redraws at most five times a second.
+  void update(int64_t done);
+  // Draws the final state and ends the line.
+  void finish();
+  double seconds() const;
+
+ private:
+  void draw(int64_t done);
+
+  int64_t total_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  int64_t last_done_ = 0;
+};
+
+}  // namespace knotnet::make_knots
