@@ -1,0 +1,349 @@
+// train_knots fit (also the default: `train_knots --data FILE`): trains a model on an HDF5 file
+// with a seeded stratified split, shuffled batches from the background reader, Keras-style
+// progress and callbacks, checkpoints every epoch, and a final test evaluation. Everything a run
+// needs to continue after a crash is in its output directory: run.json (the flags), last.h5
+// (weights, optimizer state, step, history, callback counters) — `--resume DIR` picks it up.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "apps/train_knots/command.h"
+#include "apps/train_knots/data_sources.h"
+#include "apps/train_knots/progress.h"
+#include "apps/train_knots/report.h"
+#include "apps/train_knots/run_outputs.h"
+#include "apps/train_knots/run_state.h"
+#include "engine/budget.h"
+#include "engine/callbacks.h"
+#include "engine/cuda_context.h"
+#include "engine/model.h"
+#include "io/checkpoint.h"
+
+namespace knotnet::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct FitFlags {
+  std::string data;
+  std::string model = "seed";
+  int64_t epochs = 10;
+  int64_t batch = 128;
+  std::string optimizer = "adam";
+  double lr = -1;
+  double momentum = 0;
+  std::string split = "70,15,15";
+  uint64_t seed = 42;
+  std::string shuffle = "window";
+  std::string device = "auto";
+  std::string gpu_mem;
+  std::string image_shape;
+  std::string data_dataset = "train_data";
+  std::string label_dataset = "train_label";
+  std::string out;
+  std::string resume;
+  bool json = false;
+  int early_stopping = 0;
+  bool restore_best = false;
+  int reduce_lr_patience = 0;
+  double reduce_lr_factor = 0.1;
+  double min_lr = 0;
+  int threads = 0;
+};
+
+nlohmann::json flags_json(const FitFlags& f) {
+  return {{"data", f.data},
+          {"model", f.model},
+          {"epochs", f.epochs},
+          {"batch", f.batch},
+          {"optimizer", f.optimizer},
+          {"lr", f.lr},
+          {"momentum", f.momentum},
+          {"split", f.split},
+          {"seed", f.seed},
+          {"shuffle", f.shuffle},
+          {"device", f.device},
+          {"gpu_mem", f.gpu_mem},
+          {"image_shape", f.image_shape},
+          {"data_dataset", f.data_dataset},
+          {"label_dataset", f.label_dataset},
+          {"early_stopping", f.early_stopping},
+          {"restore_best_weights", f.restore_best},
+          {"reduce_lr_patience", f.reduce_lr_patience},
+          {"reduce_lr_factor", f.reduce_lr_factor},
+          {"min_lr", f.min_lr}};
+}
+
+void flags_from_json(const nlohmann::json& j, FitFlags& f) {
+  f.data = j.at("data");
+  f.model = j.at("model");
+  f.epochs = j.at("epochs");
+  f.batch = j.at("batch");
+  f.optimizer = j.at("optimizer");
+  f.lr = j.at("lr");
+  f.momentum = j.at("momentum");
+  f.split = j.at("split");
+  f.seed = j.at("seed");
+  f.shuffle = j.at("shuffle");
+  f.gpu_mem = j.at("gpu_mem");
+  f.image_shape = j.at("image_shape");
+  f.data_dataset = j.at("data_dataset");
+  f.label_dataset = j.at("label_dataset");
+  f.early_stopping = j.at("early_stopping");
+  f.restore_best = j.at("restore_best_weights");
+  f.reduce_lr_patience = j.at("reduce_lr_patience");
+  f.reduce_lr_factor = j.at("reduce_lr_factor");
+  f.min_lr = j.at("min_lr");
+}
+
+std::string default_out_dir() {
+  std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "runs/%Y%m%d-%H%M%S", std::localtime(&t));
+  return buf;
+}
+
+// Saves best.h5/last.h5 and the history files after every epoch.
+class HistoryFiles : public Callback {
+ public:
+  HistoryFiles(std::string dir, RunState& run, std::string title) : dir_(std::move(dir)), run_(run), title_(std::move(title)) {}
+  const char* name() const override { return "history_files"; }
+  void on_epoch_end(const EpochLog&, Model&, bool&) override {
+    std::string csv = (fs::path(dir_) / "history.csv").string();
+    write_history_csv(csv, run_.history);
+    plot_history(csv, (fs::path(dir_) / "history.png").string(), title_);
+  }
+  nlohmann::json state() const override { return nlohmann::json::object(); }
+  void restore(const nlohmann::json&) override {}
+
+ private:
+  std::string dir_;
+  RunState& run_;
+  std::string title_;
+};
+
+int run_fit(FitFlags f, bool epochs_given) {
+  if (!f.resume.empty()) {
+    // Continue a run: its flags come from run.json; --epochs may extend it.
+    fs::path dir(f.resume);
+    KN_CHECK(fs::exists(dir / "run.json"), "--resume ", f.resume, ": no run.json there (not a train_knots output directory)");
+    KN_CHECK(fs::exists(dir / "last.h5"), "--resume ", f.resume, ": no last.h5 there (the run finished no epoch)");
+    std::ifstream in(dir / "run.json");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      KN_THROW("--resume ", f.resume, ": run.json is unreadable (", e.what(), ")");
+    }
+    int64_t epochs = f.epochs;
+    std::string device = f.device;
+    flags_from_json(j.at("flags"), f);
+    if (epochs_given) f.epochs = epochs;
+    f.device = device;
+    f.out = f.resume;
+  }
+  KN_CHECK(!f.data.empty(), "--data FILE is required (or --resume DIR)");
+  ShuffleMode shuffle = parse_shuffle_mode(f.shuffle);
+  if (shuffle == ShuffleMode::none)
+    std::fprintf(stderr,
+                 "warning: --shuffle none reads the file in order; on a file sorted by class every batch holds one "
+                 "class and the model learns whichever class it saw last (the original Keras failure)\n");
+
+  DatasetOptions dopt;
+  dopt.data_name = f.data_dataset;
+  dopt.label_name = f.label_dataset;
+  if (!f.image_shape.empty()) dopt.image_shape = parse_image_shape(f.image_shape);
+  ImageDataset data(f.data, dopt);
+  const DatasetInfo& info = data.info();
+  for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  Split split = stratified_split(data.labels(), data.classes(), data.block_rows(), parse_split_fractions(f.split), f.seed);
+  KN_CHECK(!split.train().empty(), f.data, ": the split leaves no training images");
+
+  ModelOptions mopt;
+  mopt.batch = f.batch;
+  mopt.device = resolve_device(f.device);
+  mopt.seed = f.seed;
+  mopt.optimizer.name = f.optimizer;
+  mopt.optimizer.lr = f.lr;
+  mopt.optimizer.momentum = f.momentum;
+  ModelSpec spec = load_spec(f.model);
+  std::string spec_text = f.model;
+  try {
+    spec_text = named_spec_text(f.model);
+  } catch (const Error&) {
+    std::ifstream sf(f.model);
+    spec_text.assign(std::istreambuf_iterator<char>(sf), {});
+  }
+  {
+    ModelOptions plan_only = mopt;
+    plan_only.allocate = false;
+    Model planned(spec, plan_only, info.image_shape);
+    KN_CHECK(planned.classes() == data.classes(), "the model ends in ", planned.classes(), " classes but ", f.data,
+             " has ", data.classes(), "; change the last dense layer to 'dense ", data.classes(), "'");
+    if (mopt.device == Device::cuda) {
+      MemoryBudget budget = f.gpu_mem.empty() ? MemoryBudget{} : parse_memory_budget(f.gpu_mem);
+      BudgetCheck c = check_budget(planned.plan(), f.batch, budget, query_device_memory(), [&](int64_t b) {
+        ModelOptions o = plan_only;
+        o.batch = b;
+        return Model(spec, o, info.image_shape).plan().total_bytes();
+      });
+      KN_CHECK(c.fits, c.report);
+    }
+  }
+  Model model(spec, mopt, info.image_shape);
+
+  if (f.out.empty()) f.out = default_out_dir();
+  fs::create_directories(f.out);
+  RunState run;
+  EarlyStopping early({.patience = f.early_stopping > 0 ? f.early_stopping : 1, .restore_best_weights = false});
+  ReduceLROnPlateau reduce({.factor = f.reduce_lr_factor, .patience = f.reduce_lr_patience, .min_lr = f.min_lr});
+  ModelCheckpoint checkpoint(f.out, spec_text, run);
+  HistoryFiles files(f.out, run, fs::path(f.data).filename().string() + " / " + f.model + " / " + f.optimizer);
+  if (f.early_stopping > 0) run.callbacks.push_back(&early);
+  if (f.reduce_lr_patience > 0) run.callbacks.push_back(&reduce);
+
+  int64_t initial_epoch = 0;
+  if (!f.resume.empty()) {
+    std::string last = (fs::path(f.out) / "last.h5").string();
+    load_checkpoint(last, model);
+    CheckpointInfo ck = read_checkpoint_info(last);
+    run.restore(ck.trainer_state);
+    initial_epoch = ck.epoch;
+    std::fprintf(stderr, "resuming %s after epoch %lld (update %lld)\n", f.out.c_str(),
+                 static_cast<long long>(initial_epoch), static_cast<long long>(ck.step));
+  } else {
+    write_json((fs::path(f.out) / "run.json").string(), {{"flags", flags_json(f)}, {"spec", spec_text}});
+  }
+
+  std::fprintf(stderr, "%s: %lld images %s, %d classes; split train %zu / validation %zu / test %zu (seed %llu)\n",
+               f.data.c_str(), static_cast<long long>(info.n), info.image_shape.str().c_str(), data.classes(),
+               split.train().size(), split.validation().size(), split.test().size(),
+               static_cast<unsigned long long>(f.seed));
+  std::fprintf(stderr, "model %s: %s trainable parameters; memory plan %s at batch %lld on %s; output in %s\n",
+               f.model.c_str(), format_count(model.trainable_count()).c_str(),
+               format_bytes(model.plan().total_bytes()).c_str(), static_cast<long long>(f.batch),
+               device_name(mopt.device), f.out.c_str());
+
+  ReaderOptions ropt;
+  ropt.batch = f.batch;
+  ropt.seed = f.seed;
+  ropt.shuffle = shuffle;
+  ropt.threads = f.threads;
+  ReaderOptions eval_opt = ropt;
+  eval_opt.shuffle = ShuffleMode::none;
+  ReaderSource train(data, split.train(), ropt);
+  std::unique_ptr<ReaderSource> val, test;
+  if (!split.validation().empty()) val = std::make_unique<ReaderSource>(data, split.validation(), eval_opt);
+  if (!split.test().empty()) test = std::make_unique<ReaderSource>(data, split.test(), eval_opt);
+
+  Trainer trainer(model, train, val.get());
+  for (Callback* c : run.callbacks) trainer.add_callback(c);
+  trainer.add_callback(&checkpoint);  // after the callbacks whose state it saves
+  trainer.add_callback(&files);
+  Progress progress(f.epochs, isatty(fileno(stderr)) != 0);
+  trainer.set_observer(&progress);
+
+  auto t0 = std::chrono::steady_clock::now();
+  std::string status = "completed";
+  try {
+    trainer.fit({.epochs = f.epochs, .initial_epoch = initial_epoch});
+  } catch (const NonFiniteLoss& e) {
+    std::fprintf(stderr, "\n");
+    status = "diverged";
+    nlohmann::json s = {{"status", status}, {"error", e.what()}, {"output_dir", f.out}};
+    write_json((fs::path(f.out) / "summary.json").string(), s);
+    throw;
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (trainer.stopped_early()) {
+    std::fprintf(stderr, "early stopping after epoch %lld: no improvement for %d epochs\n",
+                 static_cast<long long>(run.history.empty() ? 0 : run.history.back().epoch), f.early_stopping);
+    status = "stopped_early";
+  }
+  if (f.restore_best && run.best_epoch > 0 && fs::exists(fs::path(f.out) / "best.h5")) {
+    load_checkpoint((fs::path(f.out) / "best.h5").string(), model);
+    std::fprintf(stderr, "restored the best weights (epoch %lld)\n", static_cast<long long>(run.best_epoch));
+  }
+
+  nlohmann::json summary = {{"status", status}, {"output_dir", f.out}, {"best_epoch", run.best_epoch},
+                            {"epochs_run", run.history.size()}, {"train_seconds_this_session", seconds}};
+  if (!run.history.empty()) {
+    const EpochLog& last = run.history.back();
+    summary["final"] = epoch_json(last);
+    double ips = 0;
+    for (const EpochLog& e : run.history) ips += e.images_per_second;
+    summary["images_per_second_mean"] = ips / double(run.history.size());
+  }
+  if (test) {
+    Evaluation ev = evaluate(model, *test);
+    std::fprintf(stderr, "test: loss %.4f  acc %.4f on %lld images\n%s", ev.loss, ev.accuracy(),
+                 static_cast<long long>(ev.count), format_confusion(ev, class_names(info)).c_str());
+    summary["test"] = evaluation_json(ev, class_names(info));
+  }
+  summary["plan_bytes"] = model.plan().total_bytes();
+  summary["peak_gpu_bytes"] = mopt.device == Device::cuda ? nlohmann::json(model.plan().total_bytes()) : nlohmann::json();
+  summary["device"] = device_name(mopt.device);
+  summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
+                      {"non_trainable_params", model.statistics_count()}};
+  summary["versions"] = versions_json();
+  write_json((fs::path(f.out) / "summary.json").string(), summary);
+  if (f.json) std::cout << summary.dump(2) << "\n";
+  return 0;
+}
+
+void add_fit_options(CLI::App& sub, FitFlags& f) {
+  sub.add_option("--data", f.data, "HDF5 file with the images and labels");
+  sub.add_option("--model", f.model, "named spec (seed, small, tiny) or spec file")->capture_default_str();
+  sub.add_option("--epochs", f.epochs, "epochs to train (with --resume: the new total)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub.add_option("--batch", f.batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_option("--optimizer", f.optimizer, "sgd, adagrad, rmsprop or adam")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"sgd", "adagrad", "rmsprop", "adam"}));
+  sub.add_option("--lr", f.lr, "learning rate (default: the optimizer's Keras default)");
+  sub.add_option("--momentum", f.momentum, "momentum for sgd and rmsprop")->capture_default_str();
+  sub.add_option("--split", f.split, "train,validation,test fractions (stratified, by --seed)")->capture_default_str();
+  sub.add_option("--seed", f.seed, "seed for the split, the shuffling, the weights and dropout")->capture_default_str();
+  sub.add_option("--shuffle", f.shuffle, "window (shuffled, class-mixed batches) or none (file order: warns)")
+      ->capture_default_str();
+  sub.add_option("--device", f.device, "auto (the GPU when there is one), cpu or cuda")->capture_default_str();
+  sub.add_option("--gpu-mem", f.gpu_mem, "GPU memory budget: a size (6GiB) or a fraction of the card (0.5)");
+  sub.add_option("--image-shape", f.image_shape, "H,W,C for files that store flat images without saying");
+  sub.add_option("--data-dataset", f.data_dataset, "name of the images dataset")->capture_default_str();
+  sub.add_option("--label-dataset", f.label_dataset, "name of the labels dataset")->capture_default_str();
+  sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
+  sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
+  sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");
+  sub.add_option("--early-stopping", f.early_stopping, "stop after this many epochs without val_loss improvement (0: off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_flag("--restore-best-weights", f.restore_best, "end with the best epoch's weights (from best.h5)");
+  sub.add_option("--reduce-lr-patience", f.reduce_lr_patience,
+                 "multiply the learning rate by --reduce-lr-factor after this many epochs without improvement (0: off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--reduce-lr-factor", f.reduce_lr_factor, "ReduceLROnPlateau factor")->capture_default_str();
+  sub.add_option("--min-lr", f.min_lr, "ReduceLROnPlateau lower bound")->capture_default_str();
+  sub.add_option("--threads", f.threads, "reader threads (0: all cores)")->capture_default_str();
+}
+
+std::function<int()> setup(CLI::App& sub) {
+  auto f = std::make_shared<FitFlags>();
+  add_fit_options(sub, *f);
+  CLI::App* app = &sub;
+  return [f, app]() { return run_fit(*f, app->count("--epochs") > 0); };
+}
+
+}  // namespace
+
+KN_REGISTER_COMMAND(fit, "fit", "train a model on an HDF5 file (split, shuffled batches, checkpoints, test metrics)",
+                    setup);
+
+}  // namespace knotnet::app

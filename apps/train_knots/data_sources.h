@@ -1,0 +1,39 @@
+// train_knots's view of a data file: the validated dataset, its seeded stratified split, and a
+// BatchSource (engine/batch_source.h) over any part of it, backed by the background BatchReader.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/batch_source.h"
+#include "io/batch_reader.h"
+#include "io/h5_dataset.h"
+#include "io/split.h"
+
+namespace knotnet::app {
+
+class ReaderSource : public BatchSource {
+ public:
+  ReaderSource(const ImageDataset& data, std::vector<int64_t> rows, const ReaderOptions& options)
+      : rows_(static_cast<int64_t>(rows.size())), reader_(data, std::move(rows), options) {}
+  int64_t samples() const override { return reader_.plan().samples ? reader_.plan().samples : rows_; }
+  void begin_epoch(int64_t epoch) override { reader_.start_epoch(epoch); }
+  bool next(Tensor& images, Tensor& labels) override {
+    if (!reader_.next(batch_)) return false;
+    images = batch_.images;
+    labels = batch_.labels;
+    return true;
+  }
+  BatchReader& reader() { return reader_; }
+
+ private:
+  int64_t rows_;
+  BatchReader reader_;
+  Batch batch_;
+};
+
+// The class names of a file, or "class 0", "class 1", ... when it names none.
+std::vector<std::string> class_names(const DatasetInfo& info);
+
+}  // namespace knotnet::app
