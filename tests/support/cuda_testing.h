@@ -1,0 +1,123 @@
+// Helpers for the GPU tests (tests/test_cuda_*.cpp): skipping without a GPU, device buffers
+// poisoned with NaN before a kernel writes them, and comparisons against the CPU reference that
+// report the worst element. Header-only; every test using it starts with KN_REQUIRE_GPU().
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/support/test_support.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "engine/cuda_check.h"
+#endif
+
+// Skips the test (counted as skipped, not passed) where no CUDA device is present.
+#define KN_REQUIRE_GPU()                                                           \
+  do {                                                                             \
+    if (!::knotnet::test::have_gpu()) GTEST_SKIP() << "no CUDA device present";    \
+  } while (0)
+
+namespace knotnet::test {
+
+#ifdef KNOTNET_HAVE_CUDA
+// An owning device buffer of n elements, made full of 0xFF bytes (NaN for floats), so an
+// element a kernel fails to write shows up as NaN in the comparison.
+template <typename T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(int64_t n) : n_(n) {
+    if (n_ > 0) KN_CUDA_CHECK(cudaMalloc(&p_, bytes()));
+    poison();
+  }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) {
+    upload(host);
+  }
+  ~DeviceBuffer() {
+    if (p_) cudaFree(p_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* get() const { return p_; }
+  int64_t size() const { return n_; }
+  size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
+  void poison() {
+    if (p_) KN_CUDA_CHECK(cudaMemset(p_, 0xFF, bytes()));
+  }
+  void upload(const std::vector<T>& host) {
+    EXPECT_EQ(static_cast<int64_t>(host.size()), n_);
+    if (p_) KN_CUDA_CHECK(cudaMemcpy(p_, host.data(), bytes(), cudaMemcpyHostToDevice));
+  }
+  // Waits for all device work first (tests only; never in the engine).
+  std::vector<T> download() const {
+    KN_CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<T> host(static_cast<size_t>(n_));
+    if (p_) KN_CUDA_CHECK(cudaMemcpy(host.data(), p_, bytes(), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  T* p_ = nullptr;
+  int64_t n_ = 0;
+};
+#endif
+
+template <typename To, typename From>
+std::vector<To> convert(const std::vector<From>& v) {
+  return std::vector<To>(v.begin(), v.end());
+}
+
+// Compares a GPU result with the CPU reference, elementwise:
+//   |gpu - ref| <= tol * max(|ref|, floor_frac * max|ref|)
+// i.e. a relative bound that turns into an absolute one (relative to the tensor's scale) for
+// elements near zero, where cancellation makes relative error meaningless. NaN anywhere fails
+// (an element the kernel never wrote keeps its NaN poison).
+template <typename G, typename R>
+void expect_close(const std::vector<G>& gpu, const std::vector<R>& ref, double tol, const std::string& what,
+                  double floor_frac = 1e-2) {
+  ASSERT_EQ(gpu.size(), ref.size()) << what;
+  double scale = 0.0;
+  for (const R& r : ref) scale = std::max(scale, std::fabs(static_cast<double>(r)));
+  const double floor = std::max(scale * floor_frac, 1e-30);
+  double worst = 0.0;
+  size_t worst_at = 0;
+  size_t bad = 0;
+  for (size_t i = 0; i < gpu.size(); ++i) {
+    const double g = static_cast<double>(gpu[i]), r = static_cast<double>(ref[i]);
+    if (std::isnan(g) != std::isnan(r)) {
+      ++bad;
+      if (bad == 1) ADD_FAILURE() << what << ": element " << i << " is " << g << ", reference " << r;
+      continue;
+    }
+    if (std::isnan(g)) continue;
+    const double err = std::fabs(g - r) / std::max(std::fabs(r), floor);
+    if (err > worst) worst = err, worst_at = i;
+    if (err > tol) ++bad;
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << gpu.size() << " elements off; worst relative error "
+                     << worst << " at " << worst_at << " (gpu " << static_cast<double>(gpu[worst_at]) << ", ref "
+                     << static_cast<double>(ref[worst_at]) << "), bound " << tol;
+}
+
+// Bit-for-bit equality (dropout, max-pool, conversions).
+template <typename T>
+void expect_equal(const std::vector<T>& gpu, const std::vector<T>& ref, const std::string& what) {
+  ASSERT_EQ(gpu.size(), ref.size()) << what;
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < gpu.size(); ++i)
+    if (!(gpu[i] == ref[i])) {
+      if (bad++ == 0) first = i;
+    }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << gpu.size() << " elements differ; first at " << first
+                     << " (gpu " << +gpu[first] << ", ref " << +ref[first] << ")";
+}
+
+}  // namespace knotnet::test

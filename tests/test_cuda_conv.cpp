@@ -1,0 +1,156 @@
+// GPU convolutions (hand-written implicit GEMM, and cuDNN in strict fp32 and TF32) against the
+// CPU reference (kernels/cpu/conv.h) computed in double. Tolerances, relative with elements near
+// zero held to a tenth of the output's scale (see test_cuda_gemm.cpp for why):
+//   implicit GEMM and cuDNN fp32: 1e-4 (sums of K*K*C or N*OH*OW float products)
+//   cuDNN TF32: 1e-2 (inputs rounded to 10-bit mantissas before the products)
+// Shapes cover 'valid' and 'same', odd and even kernels (even 'same' pads asymmetrically:
+// implicit GEMM only), one input channel, channel counts that are not multiples of 16, and a
+// partial last batch through the cuDNN descriptors planned for a larger one.
+#include <gtest/gtest.h>
+
+#include "tests/support/cuda_testing.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/conv_implicit_gemm.h"
+
+namespace knotnet {
+namespace {
+
+using test::DeviceBuffer;
+
+struct ConvCase {
+  int64_t n, h, w, c, k, f;
+  bool same;
+};
+
+std::string label(const ConvCase& v) {
+  return "n" + std::to_string(v.n) + "h" + std::to_string(v.h) + "w" + std::to_string(v.w) + "c" + std::to_string(v.c) +
+         "k" + std::to_string(v.k) + "f" + std::to_string(v.f) + (v.same ? "same" : "valid");
+}
+
+// Inputs and the double-precision CPU results for one case.
+struct Reference {
+  cuda::ConvDims d;
+  std::vector<float> x, w, b, dy;
+  std::vector<double> y, dx, dw, db;
+
+  explicit Reference(const ConvCase& v) {
+    d = cuda::ConvDims::make(v.n, v.h, v.w, v.c, v.k, v.f, v.same);
+    const auto g = cpu::ConvGeometry::make(v.h, v.w, v.c, v.k, v.f, v.same);
+    x = test::random_floats(v.n * v.h * v.w * v.c, 81);
+    w = test::random_floats(v.f * v.k * v.k * v.c, 82, -0.2f, 0.2f);
+    b = test::random_floats(v.f, 83);
+    dy = test::random_floats(v.n * g.oh * g.ow * v.f, 84);
+    auto xd = test::convert<double>(x), wd = test::convert<double>(w), bd = test::convert<double>(b),
+         dyd = test::convert<double>(dy);
+    y.resize(dy.size()), dx.resize(x.size()), dw.resize(w.size()), db.resize(b.size());
+    std::vector<double> col(static_cast<size_t>(g.positions() * g.patch())), acc(static_cast<size_t>(v.f));
+    cpu::conv_forward(xd.data(), wd.data(), bd.data(), y.data(), v.n, g, col.data());
+    cpu::conv_backward(xd.data(), wd.data(), dyd.data(), dx.data(), dw.data(), db.data(), v.n, g, col.data(),
+                       acc.data());
+  }
+};
+
+class CudaConv : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(CudaConv, ImplicitGemmMatchesCpu) {
+  KN_REQUIRE_GPU();
+  const Reference r(GetParam());
+  DeviceBuffer<float> x(r.x), w(r.w), b(r.b), dy(r.dy), y(static_cast<int64_t>(r.y.size())),
+      dx(static_cast<int64_t>(r.dx.size())), dw(static_cast<int64_t>(r.dw.size())), db(static_cast<int64_t>(r.db.size()));
+  const size_t ws = cuda::conv_igemm_workspace_bytes(r.d);
+  DeviceBuffer<char> work(static_cast<int64_t>(std::max<size_t>(ws, 1)));
+  cuda::conv_igemm_forward(x.get(), w.get(), b.get(), y.get(), r.d, nullptr);
+  cuda::conv_igemm_backward(x.get(), w.get(), dy.get(), dx.get(), dw.get(), db.get(), r.d, work.get(), ws, nullptr);
+  test::expect_close(y.download(), r.y, 1e-4, "igemm forward", 1e-1);
+  test::expect_close(dx.download(), r.dx, 1e-4, "igemm dx", 1e-1);
+  test::expect_close(dw.download(), r.dw, 1e-4, "igemm dw", 1e-1);
+  test::expect_close(db.download(), r.db, 1e-5, "igemm db");
+}
+
+void run_cudnn(const Reference& r, cuda::ConvMath math, double tol, int64_t batch, const std::string& what) {
+  cuda::CudnnConv conv(CudaContext::get().cudnn(), r.d, math, size_t{256} << 20);
+  SCOPED_TRACE(what + ": " + conv.describe());
+  DeviceBuffer<float> x(r.x), w(r.w), b(r.b), dy(r.dy), y(static_cast<int64_t>(r.y.size())),
+      dx(static_cast<int64_t>(r.dx.size())), dw(static_cast<int64_t>(r.dw.size())), db(static_cast<int64_t>(r.db.size()));
+  DeviceBuffer<char> work(static_cast<int64_t>(std::max<size_t>(conv.workspace_bytes(), 1)));
+  const cudaStream_t s = CudaContext::get().compute();
+  conv.forward(x.get(), w.get(), b.get(), y.get(), batch, work.get(), conv.workspace_bytes(), s);
+  conv.backward(x.get(), w.get(), dy.get(), dx.get(), dw.get(), db.get(), batch, work.get(), conv.workspace_bytes(), s);
+  KN_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (batch == r.d.n) {
+    test::expect_close(y.download(), r.y, tol, what + " forward", 1e-1);
+    test::expect_close(dx.download(), r.dx, tol, what + " dx", 1e-1);
+    test::expect_close(dw.download(), r.dw, tol, what + " dw", 1e-1);
+    test::expect_close(db.download(), r.db, 1e-5, what + " db");
+  } else {
+    // A partial batch: only the first `batch` samples' y and dx are compared (each depends on
+    // its own sample only); the weight gradients cover fewer samples and are not compared here.
+    const int64_t per_y = static_cast<int64_t>(r.y.size()) / r.d.n, per_x = static_cast<int64_t>(r.x.size()) / r.d.n;
+    auto yg = y.download(), dxg = dx.download();
+    test::expect_close(std::vector<float>(yg.begin(), yg.begin() + batch * per_y),
+                       std::vector<double>(r.y.begin(), r.y.begin() + batch * per_y), tol, what + " forward", 1e-1);
+    test::expect_close(std::vector<float>(dxg.begin(), dxg.begin() + batch * per_x),
+                       std::vector<double>(r.dx.begin(), r.dx.begin() + batch * per_x), tol, what + " dx", 1e-1);
+    // The rest of y and dx was never written: still NaN.
+    EXPECT_TRUE(std::isnan(yg.back())) << what << ": wrote past the partial batch";
+  }
+}
+
+TEST_P(CudaConv, CudnnFp32MatchesCpu) {
+  KN_REQUIRE_GPU();
+  const ConvCase v = GetParam();
+  const Reference r(v);
+  if (!cuda::CudnnConv::supported(r.d)) GTEST_SKIP() << "asymmetric padding: implicit GEMM only";
+  run_cudnn(r, cuda::ConvMath::fp32, 1e-4, v.n, "cudnn fp32");
+}
+
+TEST_P(CudaConv, CudnnTf32IsCloseToCpu) {
+  KN_REQUIRE_GPU();
+  const ConvCase v = GetParam();
+  const Reference r(v);
+  if (!cuda::CudnnConv::supported(r.d)) GTEST_SKIP() << "asymmetric padding: implicit GEMM only";
+  run_cudnn(r, cuda::ConvMath::tf32, 1e-2, v.n, "cudnn tf32");
+}
+
+TEST_P(CudaConv, CudnnRunsAPartialBatch) {
+  KN_REQUIRE_GPU();
+  const ConvCase v = GetParam();
+  if (v.n < 2) GTEST_SKIP() << "needs a batch of at least 2";
+  const Reference r(v);
+  if (!cuda::CudnnConv::supported(r.d)) GTEST_SKIP() << "asymmetric padding: implicit GEMM only";
+  run_cudnn(r, cuda::ConvMath::fp32, 1e-4, v.n - 1, "cudnn fp32, partial batch");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv,
+                         ::testing::Values(ConvCase{2, 9, 9, 3, 3, 8, false},    // the first layer's shape, small
+                                           ConvCase{3, 8, 7, 5, 3, 16, true},    // odd width, same
+                                           ConvCase{2, 6, 6, 4, 2, 5, true},     // even kernel, asymmetric same
+                                           ConvCase{2, 7, 5, 6, 4, 3, false},    // even kernel, valid
+                                           ConvCase{1, 5, 5, 1, 1, 1, false},    // 1x1
+                                           ConvCase{4, 31, 31, 64, 3, 96, true}, // seed layer 2, small batch
+                                           ConvCase{2, 31, 31, 96, 3, 128, false},
+                                           ConvCase{8, 128, 128, 3, 3, 64, false}),  // seed layer 1: long split-K
+                         [](const ::testing::TestParamInfo<ConvCase>& i) { return label(i.param); });
+
+TEST(CudaConvCudnn, RefusesAsymmetricPaddingWithAMessage) {
+  KN_REQUIRE_GPU();
+  const auto d = cuda::ConvDims::make(1, 6, 6, 2, 2, 3, true);
+  EXPECT_FALSE(cuda::CudnnConv::supported(d));
+  try {
+    cuda::CudnnConv conv(CudaContext::get().cudnn(), d, cuda::ConvMath::fp32, 0);
+    FAIL() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("implicit-GEMM"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace knotnet
+
+#else
+TEST(CudaConv, SkippedWithoutCuda) { GTEST_SKIP() << "this build has no CUDA backend"; }
+#endif

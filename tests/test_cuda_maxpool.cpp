@@ -1,0 +1,56 @@
+// GPU 2x2 max-pooling against the CPU reference: outputs, argmax and input gradients must match
+// exactly (the same comparisons on the same floats; the gradient is a copy, not arithmetic).
+// Odd heights and widths drop their last row/column, whose gradient must be written as zero.
+// Ties (a window of equal values) must go to the first position, as on the CPU.
+#include <gtest/gtest.h>
+
+#include "tests/support/cuda_testing.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+#include "kernels/cpu/pool.h"
+#include "kernels/cuda/maxpool.h"
+
+namespace knotnet {
+namespace {
+
+using test::DeviceBuffer;
+
+struct PoolCase {
+  int64_t n, h, w, c;
+};
+
+class CudaMaxPool : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(CudaMaxPool, ForwardAndBackwardMatchCpuExactly) {
+  KN_REQUIRE_GPU();
+  const PoolCase k = GetParam();
+  const int64_t in = k.n * k.h * k.w * k.c, out = k.n * (k.h / 2) * (k.w / 2) * k.c;
+  auto x = test::random_floats(in, 41);
+  // Plant ties: quantise a stretch of the input to a few levels so equal values meet in windows.
+  for (int64_t i = 0; i < in / 4; ++i) x[static_cast<size_t>(i)] = static_cast<float>(static_cast<int>(x[i] * 2)) / 2;
+  auto dy = test::random_floats(out, 42);
+  std::vector<float> y_ref(static_cast<size_t>(out)), dx_ref(static_cast<size_t>(in));
+  std::vector<uint8_t> am_ref(static_cast<size_t>(out));
+  cpu::maxpool2_forward(x.data(), y_ref.data(), am_ref.data(), k.n, k.h, k.w, k.c);
+  cpu::maxpool2_backward(dy.data(), am_ref.data(), dx_ref.data(), k.n, k.h, k.w, k.c);
+
+  DeviceBuffer<float> gx(x), gy(out), gdy(dy), gdx(in);
+  DeviceBuffer<uint8_t> gam(out);
+  cuda::maxpool2_forward(gx.get(), gy.get(), gam.get(), k.n, k.h, k.w, k.c, nullptr);
+  cuda::maxpool2_backward(gdy.get(), gam.get(), gdx.get(), k.n, k.h, k.w, k.c, nullptr);
+  test::expect_equal(gy.download(), y_ref, "maxpool forward");
+  test::expect_equal(gam.download(), am_ref, "maxpool argmax");
+  test::expect_equal(gdx.download(), dx_ref, "maxpool backward");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaMaxPool,
+                         ::testing::Values(PoolCase{1, 2, 2, 1}, PoolCase{2, 5, 7, 3}, PoolCase{3, 6, 4, 33},
+                                           PoolCase{4, 126, 126, 64}, PoolCase{5, 63, 63, 96},
+                                           PoolCase{2, 29, 29, 128}));
+
+}  // namespace
+}  // namespace knotnet
+
+#else
+TEST(CudaMaxPool, SkippedWithoutCuda) { GTEST_SKIP() << "this build has no CUDA backend"; }
+#endif
