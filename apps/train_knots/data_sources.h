@@ -33,6 +33,11 @@ class ReaderSource : public BatchSource {
   Batch batch_;
 };
 
+// The rows of one part of the file's split ("all", "train", "validation", "test"), computed as
+// fit computes them (same fractions and seed give the same rows).
+std::vector<int64_t> rows_for_part(const ImageDataset& data, const std::string& part, const std::string& split,
+                                   uint64_t seed);
+
 // The class names of a file, or "class 0", "class 1", ... when it names none.
 std::vector<std::string> class_names(const DatasetInfo& info);
 

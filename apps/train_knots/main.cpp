@@ -1,7 +1,10 @@
 // train_knots: train, evaluate and inspect knot-diagram classifiers. See --help.
 #include <cstdio>
 #include <exception>
+#include <algorithm>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "apps/train_knots/command.h"
 #include "engine/error.h"
@@ -22,8 +25,12 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);
     runners[sub] = c.setup(*sub);
   }
+  // `train_knots --data FILE ...` means `train_knots fit --data FILE ...`, as the README shows.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0].rfind("--", 0) == 0 && args[0] != "--help") args.insert(args.begin(), "fit");
+  std::reverse(args.begin(), args.end());  // CLI11 takes the vector form in reverse order
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
