@@ -5,11 +5,9 @@
 // that the known differences from PyTorch (where epsilon sits, Adagrad's initial accumulator,
 // SGD's velocity carrying the learning rate) would change the numbers far beyond tolerance.
 // Also: Keras's defaults, Keras's own documented examples, bad configs and bad arguments, and
-// that a step allocates nothing (this binary counts calls to the global operator new).
-#include <atomic>
+// that a step allocates nothing (tests/support/alloc_count.h counts calls to operator new).
 #include <cmath>
-#include <cstdlib>
-#include <new>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,24 +15,8 @@
 #include <gtest/gtest.h>
 
 #include "engine/optimizer.h"
+#include "tests/support/alloc_count.h"  // this binary counts calls to operator new
 #include "tests/support/test_support.h"
-
-namespace {
-std::atomic<long> g_news{0};
-}  // namespace
-
-// Counting replacements of the global allocation functions (array forms forward to these).
-// GCC cannot see that this operator new and operator delete are a malloc/free pair.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace knotnet {
 namespace {
@@ -428,6 +410,9 @@ TEST(OptimizerStepErrors, MismatchedBuffersAndDevices) {
 // ---- One pass, no allocation. ----
 
 TEST(OptimizerStep, AllocatesNothing) {
+  const int64_t start = test::heap_allocations();
+  auto probe = std::make_unique<int>(1);
+  ASSERT_GT(test::heap_allocations(), start) << "the allocation counter does not count";
   for (const char* name : {"sgd", "adagrad", "rmsprop", "adam"}) {
     OptimizerConfig c = config(name);
     if (c.name != "adagrad" && c.name != "adam") c.momentum = 0.5;
@@ -438,9 +423,9 @@ TEST(OptimizerStep, AllocatesNothing) {
     for (auto& buf : s) ts.emplace_back(buf.data(), Shape{64}, DType::f32);
     opt->init_state(ts);
     Tensor tp(p.data(), Shape{64}, DType::f32), tg(g.data(), Shape{64}, DType::f32);
-    const long before = g_news.load();
+    const int64_t before = test::heap_allocations();
     for (int t = 1; t <= 3; ++t) opt->step(tp, tg, ts, t);
-    EXPECT_EQ(g_news.load() - before, 0) << name << " allocated during step";
+    EXPECT_EQ(test::heap_allocations() - before, 0) << name << " allocated during step";
   }
 }
 
