@@ -47,6 +47,7 @@ struct Params {
 TEST_P(CudaBatchNorm, TrainForwardAndBackwardMatchCpu) {
   KN_REQUIRE_GPU();
   const BnCase k = GetParam();
+  KN_SKIP_IF_LARGE(k.m() * k.c);
   const int64_t m = k.m(), c = k.c;
   auto x = test::random_floats(m * c, 1, 1.0f, 5.0f);
   auto dy = test::random_floats(m * c, 2);
@@ -85,6 +86,7 @@ TEST_P(CudaBatchNorm, TrainForwardAndBackwardMatchCpu) {
 TEST_P(CudaBatchNorm, InferForwardAndBackwardMatchCpu) {
   KN_REQUIRE_GPU();
   const BnCase k = GetParam();
+  KN_SKIP_IF_LARGE(k.m() * k.c);
   const int64_t m = k.m(), c = k.c;
   auto x = test::random_floats(m * c, 3, -2.0f, 2.0f);
   auto dy = test::random_floats(m * c, 4);
@@ -118,6 +120,7 @@ TEST_P(CudaBatchNorm, InferForwardAndBackwardMatchCpu) {
 TEST_P(CudaBatchNorm, FusedBnReluPoolMatchesUnfusedChain) {
   KN_REQUIRE_GPU();
   const BnCase k = GetParam();
+  KN_SKIP_IF_LARGE(k.m() * k.c);
   if (k.h < 2 || k.w < 2) GTEST_SKIP() << "pooling needs at least 2x2";
   const int64_t m = k.m(), c = k.c, oh = k.h / 2, ow = k.w / 2, pooled = k.n * oh * ow * c;
   auto x = test::random_floats(m * c, 9, -1.0f, 3.0f);
@@ -172,6 +175,7 @@ TEST_P(CudaBatchNorm, FusedBnReluPoolMatchesUnfusedChain) {
 TEST_P(CudaBatchNorm, FusedBnReluMatchesUnfusedChain) {
   KN_REQUIRE_GPU();
   const BnCase k = GetParam();
+  KN_SKIP_IF_LARGE(k.m() * k.c);
   const int64_t m = k.m(), c = k.c;
   auto x = test::random_floats(m * c, 12, -1.0f, 3.0f);
   auto dy = test::random_floats(m * c, 13);

@@ -56,8 +56,11 @@ struct Reference {
 
 class CudaConv : public ::testing::TestWithParam<ConvCase> {};
 
+int64_t work_of(const ConvCase& v) { return v.n * v.h * v.w * v.k * v.k * std::max(v.c, v.f) / 16; }
+
 TEST_P(CudaConv, ImplicitGemmMatchesCpu) {
   KN_REQUIRE_GPU();
+  KN_SKIP_IF_LARGE(work_of(GetParam()));
   const Reference r(GetParam());
   DeviceBuffer<float> x(r.x), w(r.w), b(r.b), dy(r.dy), y(static_cast<int64_t>(r.y.size())),
       dx(static_cast<int64_t>(r.dx.size())), dw(static_cast<int64_t>(r.dw.size())), db(static_cast<int64_t>(r.db.size()));
@@ -103,6 +106,7 @@ void run_cudnn(const Reference& r, cuda::ConvMath math, double tol, int64_t batc
 TEST_P(CudaConv, CudnnFp32MatchesCpu) {
   KN_REQUIRE_GPU();
   const ConvCase v = GetParam();
+  KN_SKIP_IF_LARGE(work_of(v));
   const Reference r(v);
   if (!cuda::CudnnConv::supported(r.d)) GTEST_SKIP() << "asymmetric padding: implicit GEMM only";
   run_cudnn(r, cuda::ConvMath::fp32, 1e-4, v.n, "cudnn fp32");
@@ -111,6 +115,7 @@ TEST_P(CudaConv, CudnnFp32MatchesCpu) {
 TEST_P(CudaConv, CudnnTf32IsCloseToCpu) {
   KN_REQUIRE_GPU();
   const ConvCase v = GetParam();
+  KN_SKIP_IF_LARGE(work_of(v));
   const Reference r(v);
   if (!cuda::CudnnConv::supported(r.d)) GTEST_SKIP() << "asymmetric padding: implicit GEMM only";
   run_cudnn(r, cuda::ConvMath::tf32, 1e-2, v.n, "cudnn tf32");
@@ -119,6 +124,7 @@ TEST_P(CudaConv, CudnnTf32IsCloseToCpu) {
 TEST_P(CudaConv, CudnnRunsAPartialBatch) {
   KN_REQUIRE_GPU();
   const ConvCase v = GetParam();
+  KN_SKIP_IF_LARGE(work_of(v));
   if (v.n < 2) GTEST_SKIP() << "needs a batch of at least 2";
   const Reference r(v);
   if (!cuda::CudnnConv::supported(r.d)) GTEST_SKIP() << "asymmetric padding: implicit GEMM only";

@@ -26,6 +26,7 @@ class CudaElementwise : public ::testing::TestWithParam<int64_t> {};
 TEST_P(CudaElementwise, U8ToUnitMatchesCpuExactly) {
   KN_REQUIRE_GPU();
   const int64_t n = GetParam();
+  KN_SKIP_IF_LARGE(n);
   std::vector<uint8_t> x(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<uint8_t>(random_bits(1, 2, i) & 0xFF);
   std::vector<float> ref(x.size());
@@ -39,6 +40,7 @@ TEST_P(CudaElementwise, U8ToUnitMatchesCpuExactly) {
 TEST_P(CudaElementwise, U8ToUnitHandlesAnUnalignedStart) {
   KN_REQUIRE_GPU();
   const int64_t n = GetParam();
+  KN_SKIP_IF_LARGE(n);
   std::vector<uint8_t> x(static_cast<size_t>(n + 1));
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i * 37 + 11);
   std::vector<float> ref(static_cast<size_t>(n));
@@ -52,6 +54,7 @@ TEST_P(CudaElementwise, U8ToUnitHandlesAnUnalignedStart) {
 TEST_P(CudaElementwise, ReluForwardAndBackwardMatchCpuExactly) {
   KN_REQUIRE_GPU();
   const int64_t n = GetParam();
+  KN_SKIP_IF_LARGE(n);
   auto x = test::random_floats(n, 11);
   auto dy = test::random_floats(n, 12);
   if (n > 3) x[3] = 0.0f;  // the kink: gradient 0 there, as on the CPU
@@ -71,6 +74,7 @@ TEST_P(CudaElementwise, ReluForwardAndBackwardMatchCpuExactly) {
 TEST_P(CudaElementwise, DropoutMasksAndValuesAreBitIdenticalToCpu) {
   KN_REQUIRE_GPU();
   const int64_t n = GetParam();
+  KN_SKIP_IF_LARGE(n);
   auto x = test::random_floats(n, 21);
   for (double rate : {0.0, 0.1, 0.5, 0.9}) {
     const uint64_t seed = 1234, stream = fnv1a64("dropout_1") + 7;
@@ -88,6 +92,7 @@ TEST_P(CudaElementwise, DropoutMasksAndValuesAreBitIdenticalToCpu) {
 TEST_P(CudaElementwise, ColumnSumsMatchCpuDoubleSums) {
   KN_REQUIRE_GPU();
   const int64_t total = GetParam();
+  KN_SKIP_IF_LARGE(total);
   for (int64_t c : {int64_t{1}, int64_t{3}, int64_t{33}, int64_t{64}}) {
     const int64_t m = total / c;
     if (m == 0) continue;

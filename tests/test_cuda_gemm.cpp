@@ -29,6 +29,7 @@ class CudaSgemm : public ::testing::TestWithParam<GemmCase> {};
 TEST_P(CudaSgemm, MatchesCpuDouble) {
   KN_REQUIRE_GPU();
   const GemmCase g = GetParam();
+  KN_SKIP_IF_LARGE(g.m * g.n * g.k / 64);
   auto a = test::random_floats(g.m * g.k, 61);
   auto b = test::random_floats(g.k * g.n, 62);
   auto c0 = test::random_floats(g.m * g.n, 63);
@@ -76,6 +77,7 @@ class CudaDense : public ::testing::TestWithParam<DenseCase> {};
 TEST_P(CudaDense, ForwardAndBackwardMatchCpuDouble) {
   KN_REQUIRE_GPU();
   const DenseCase d = GetParam();
+  KN_SKIP_IF_LARGE(d.n * d.in * d.out / 64);
   auto x = test::random_floats(d.n * d.in, 71);
   auto w = test::random_floats(d.in * d.out, 72, -0.05f, 0.05f);
   auto b = test::random_floats(d.out, 73);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,20 @@
     if (!::knotnet::test::have_gpu()) GTEST_SKIP() << "no CUDA device present";    \
   } while (0)
 
+// Under compute-sanitizer (scripts/gpu-check sets KNOTNET_GPU_SMALL=1) kernels run 10-100x
+// slower; the large cases are skipped there and run in the plain ctest pass instead.
+#define KN_SKIP_IF_LARGE(elements)                                                              \
+  do {                                                                                          \
+    if (::knotnet::test::small_run() && static_cast<double>(elements) > double(1 << 20))        \
+      GTEST_SKIP() << "large case skipped under KNOTNET_GPU_SMALL";                            \
+  } while (0)
+
 namespace knotnet::test {
+
+inline bool small_run() {
+  const char* v = std::getenv("KNOTNET_GPU_SMALL");
+  return v && *v && std::string(v) != "0";
+}
 
 #ifdef KNOTNET_HAVE_CUDA
 // An owning device buffer of n elements, made full of 0xFF bytes (NaN for floats), so an
