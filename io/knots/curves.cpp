@@ -31,8 +31,12 @@ double smootherstep(double v) { return v * v * v * (v * (v * 6 - 15) + 10); }
 Vec3 base_point(const CurveSpec& s, double t) {
   switch (s.kind) {
     case CurveKind::Circle:
-    case CurveKind::CurledCircle:
-      return {kCircleRadius * std::cos(t), kCircleRadius * std::sin(t), 0.0};
+    case CurveKind::CurledCircle: {
+      // A star-shaped (polar) curve never crosses itself; the lobes give it about a trefoil's
+      // length, so the amount of ink does not tell unknots from trefoils.
+      double r = kCircleRadius * (1 + s.lobe_depth * std::cos(s.lobes * t + s.lobe_phase));
+      return {r * std::cos(t), r * std::sin(t), 0.0};
+    }
     case CurveKind::SwitchedTrefoil:
     case CurveKind::Trefoil:
     case CurveKind::CurledTrefoil: {
@@ -107,6 +111,9 @@ CurveSpec draw_curve_spec(KnotClass cls, CurveKind kind, SampleRandom& rng) {
   s.shape = s.family == 0 ? rng.uniform(1.6, 2.4) : rng.uniform(1.7, 2.4);
   s.lift_phase = rng.uniform(0.0, 2 * kPi);
   s.lift_amp = rng.uniform(0.8, 1.5);
+  s.lobes = 2 + rng.below(3);
+  s.lobe_depth = rng.uniform(0.0, 0.35);
+  s.lobe_phase = rng.uniform(0.0, 2 * kPi);
 
   s.num_curls = kind == CurveKind::CurledCircle ? 1 + rng.below(2) : kind == CurveKind::CurledTrefoil ? 1 : 0;
   double first = rng.uniform(0.0, 2 * kPi);

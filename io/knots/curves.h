@@ -49,6 +49,8 @@ struct CurveSpec {
   double shape = 2.0;     // lobe size (family 0) or torus radius (family 1)
   double lift_phase = 0;  // switched trefoil: height = lift_amp * cos(t - lift_phase)
   double lift_amp = 1;
+  int lobes = 0;           // circles: radius * (1 + lobe_depth * cos(lobes * t + lobe_phase))
+  double lobe_depth = 0, lobe_phase = 0;
   int num_curls = 0;
   std::array<Curl, 2> curls{};
   std::array<Wave, 4> waves{};

@@ -90,7 +90,10 @@ void project_curve(const std::vector<Vec3>& curve, int size, const Placement& p,
 }
 
 double gap_half_length(const Crossing& c, double half_width) {
-  return half_width / c.sin_angle + half_width + std::max(1.5, half_width);
+  // Along the under-strand: the over-stroke with its antialiased rim reaches (w + 0.5) / sin,
+  // then comes a fully clear stretch, then the under-stroke's round cap (w + 0.5).
+  const double reach = half_width + 0.5;
+  return reach / c.sin_angle + std::max(1.5, half_width) + reach;
 }
 
 Reject find_crossings(Diagram& d, double half_width, DiagramWorkspace& ws) {

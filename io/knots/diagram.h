@@ -84,8 +84,9 @@ struct ArcInterval {
   double begin = 0, end = 0;
 };
 
-// Half the length of the under-strand left out at crossing `c`: enough for the over-stroke
-// (half-width / sin angle), the under-stroke's round cap and a visible clearance.
+// Half the length of the under-strand left out at crossing `c`: room for the over-stroke
+// ((half-width + 0.5) / sin angle), a fully clear stretch of max(1.5, half-width) pixels and
+// the under-stroke's round cap (half-width + 0.5).
 double gap_half_length(const Crossing& c, double half_width);
 
 // The arc intervals of the under-strands to leave out, sorted and split at the wrap-around.
