@@ -19,63 +19,73 @@ constexpr size_t kSlotAlign = 64;
 size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
+ReaderLayout plan_reader_layout(const ImageDataset& data, const std::vector<int64_t>& rows, const ReaderOptions& options) {
+  const int64_t b = options.batch;
+  KN_CHECK(b > 0, "the batch size must be positive, got ", b);
+  const int64_t B = data.block_rows();
+  const size_t sample = data.sample_bytes();
+  const size_t slot_bytes = round_up(static_cast<size_t>(b) * sample, kSlotAlign) +
+                            round_up(static_cast<size_t>(b) * sizeof(int32_t), kSlotAlign);
+  ReaderLayout l;
+  l.mixing_window_samples = mixing_window_samples(rows, data.labels(), data.classes(), B, b);
+  // A window never needs to exceed the split.
+  const int64_t whole = std::max<int64_t>(b, (static_cast<int64_t>(rows.size()) + b - 1) / b * b);
+  const int64_t wanted = std::min(l.mixing_window_samples, whole);
+  int64_t window = std::min(options.window_samples > 0 ? options.window_samples : wanted, whole);
+
+  unsigned hw = std::thread::hardware_concurrency();
+  l.threads = options.threads > 0 ? options.threads : static_cast<int>(std::clamp(hw, 1u, 16u));
+  l.worker_bytes = static_cast<size_t>(l.threads) * (data.scratch_bytes() + static_cast<size_t>(B) * sample);
+  auto slots_for = [&](int64_t m) { return 2 * window_batch_span(m, B, b) + 1; };
+  auto bytes_for = [&](int64_t m) { return static_cast<size_t>(slots_for(m)) * slot_bytes + l.worker_bytes; };
+  if (bytes_for(window) > options.max_buffer_bytes) {
+    KN_CHECK(bytes_for(1) <= options.max_buffer_bytes, "the reader's buffer budget of ",
+             format_bytes(options.max_buffer_bytes), " is too small for batches of ", b, " images of ",
+             data.info().image_shape.str(), " from ", data.info().path, ": it needs at least ", format_bytes(bytes_for(1)));
+    int64_t lo = 1, hi = window;  // the largest window that fits
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo + 1) / 2;
+      if (bytes_for(mid) <= options.max_buffer_bytes) lo = mid;
+      else hi = mid - 1;
+    }
+    window = lo;
+  }
+  l.window_samples = window;
+  l.slots = static_cast<int>(slots_for(window));
+  l.ring_bytes = static_cast<size_t>(l.slots) * slot_bytes;
+  if (options.shuffle == ShuffleMode::window && window < wanted)
+    l.warnings.push_back("the shuffling window holds " + format_count(window) + " images, fewer than the " +
+                         format_count(wanted) + " that batches of " + std::to_string(b) +
+                         " need to mix this file's classes like random batches; raise the buffer budget");
+  if (options.shuffle == ShuffleMode::none)
+    l.warnings.push_back("shuffling is off: batches follow the file's order, so on a file sorted by class each "
+                         "batch holds one class and training fails (accuracy 100%, then 33%)");
+  return l;
+}
+
 BatchReader::BatchReader(const ImageDataset& data, std::vector<int64_t> rows, const ReaderOptions& options)
     : data_(data), rows_(std::move(rows)), options_(options),
       allocator_(options.allocator ? options.allocator : &aligned_host_allocator()) {
-  const int64_t b = options_.batch;
-  KN_CHECK(b > 0, "the batch size must be positive, got ", b);
   for (size_t i = 0; i < rows_.size(); ++i)
     KN_CHECK(rows_[i] >= 0 && rows_[i] < data_.size() && (i == 0 || rows_[i] > rows_[i - 1]),
              "the rows given to the reader must be ascending, distinct and below ", data_.size());
-  const int64_t B = data_.block_rows();
-  const size_t sample = data_.sample_bytes();
-  slot_image_bytes_ = round_up(static_cast<size_t>(b) * sample, kSlotAlign);
-  const size_t slot_label_bytes = round_up(static_cast<size_t>(b) * sizeof(int32_t), kSlotAlign);
-
-  mixing_window_ = knotnet::mixing_window_samples(rows_, data_.labels(), data_.classes(), B, b);
-  window_ = options_.window_samples > 0 ? options_.window_samples : mixing_window_;
-  // A window never needs to exceed the split.
-  const int64_t all = std::max<int64_t>(b, (static_cast<int64_t>(rows_.size()) + b - 1) / b * b);
-  window_ = std::min(window_, all);
-
-  unsigned hw = std::thread::hardware_concurrency();
-  threads_ = options_.threads > 0 ? options_.threads : static_cast<int>(std::clamp(hw, 1u, 16u));
-  const size_t worker_bytes = data_.scratch_bytes() + static_cast<size_t>(B) * sample;
-
-  auto slots_for = [&](int64_t m) { return 2 * window_batch_span(m, B, b) + 1; };
-  auto bytes_for = [&](int64_t m) {
-    return static_cast<size_t>(slots_for(m)) * (slot_image_bytes_ + slot_label_bytes) +
-           static_cast<size_t>(threads_) * worker_bytes;
-  };
-  if (bytes_for(window_) > options_.max_buffer_bytes) {
-    KN_CHECK(bytes_for(1) <= options_.max_buffer_bytes, "the reader's buffer budget of ",
-             format_bytes(options_.max_buffer_bytes), " is too small for batches of ", b, " images of ",
-             data_.info().image_shape.str(), " from ", data_.info().path, ": it needs at least ",
-             format_bytes(bytes_for(1)));
-    int64_t lo = 1, hi = window_;  // largest window that fits
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo + 1) / 2;
-      if (bytes_for(mid) <= options_.max_buffer_bytes) lo = mid;
-      else hi = mid - 1;
-    }
-    window_ = lo;
-  }
-  if (options_.shuffle == ShuffleMode::window && window_ < mixing_window_)
-    warnings_.push_back("the shuffling window holds " + format_count(window_) + " images, fewer than the " +
-                        format_count(mixing_window_) + " that batches of " + std::to_string(b) +
-                        " need to mix this file's classes like random batches; raise the buffer budget");
-  if (options_.shuffle == ShuffleMode::none)
-    warnings_.push_back("shuffling is off: batches follow the file's order, so on a file sorted by class each "
-                        "batch holds one class and training fails (accuracy 100%, then 33%)");
-  slots_ = static_cast<int>(slots_for(window_));
+  ReaderLayout layout = plan_reader_layout(data_, rows_, options_);
+  const int64_t b = options_.batch;
+  window_ = layout.window_samples;
+  mixing_window_ = layout.mixing_window_samples;
+  threads_ = layout.threads;
+  slots_ = layout.slots;
+  warnings_ = std::move(layout.warnings);
+  slot_image_bytes_ = round_up(static_cast<size_t>(b) * data_.sample_bytes(), kSlotAlign);
+  slot_label_bytes_ = round_up(static_cast<size_t>(b) * sizeof(int32_t), kSlotAlign);
 
   image_ring_ = HostBuffer(*allocator_, static_cast<size_t>(slots_) * slot_image_bytes_);
-  label_ring_ = HostBuffer(*allocator_, static_cast<size_t>(slots_) * slot_label_bytes);
+  label_ring_ = HostBuffer(*allocator_, static_cast<size_t>(slots_) * slot_label_bytes_);
   ring_.resize(static_cast<size_t>(slots_));
   for (int s = 0; s < slots_; ++s) {
     Slot& slot = ring_[static_cast<size_t>(s)];
     slot.images = image_ring_.data() + static_cast<size_t>(s) * slot_image_bytes_;
-    slot.labels = reinterpret_cast<int32_t*>(label_ring_.data() + static_cast<size_t>(s) * slot_label_bytes);
+    slot.labels = reinterpret_cast<int32_t*>(label_ring_.data() + static_cast<size_t>(s) * slot_label_bytes_);
     slot.rows.assign(static_cast<size_t>(b), -1);
   }
 }

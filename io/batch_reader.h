@@ -74,6 +74,20 @@ struct ReaderOptions {
   BatchDelivery* delivery = nullptr;   // nullptr: batches stay on the host
 };
 
+// How a reader over `rows` will be laid out, worked out without allocating anything (for
+// inspect, and the first thing the reader's constructor does).
+struct ReaderLayout {
+  int64_t window_samples = 0;         // M actually used
+  int64_t mixing_window_samples = 0;  // M the file needs for random-like mixing
+  int slots = 0;                      // batch buffers in the ring
+  int threads = 0;
+  size_t ring_bytes = 0;              // images and labels of all slots
+  size_t worker_bytes = 0;            // block buffer and scratch of all workers
+  std::vector<std::string> warnings;
+  size_t total_bytes() const { return ring_bytes + worker_bytes; }
+};
+ReaderLayout plan_reader_layout(const ImageDataset& data, const std::vector<int64_t>& rows, const ReaderOptions& options);
+
 class BatchReader {
  public:
   // `data` must outlive the reader. `rows`: the file rows to read (a split part), ascending.
@@ -122,7 +136,7 @@ class BatchReader {
   HostAllocator* allocator_;
   int64_t window_ = 0, mixing_window_ = 0;
   int slots_ = 0, threads_ = 0;
-  size_t slot_image_bytes_ = 0;
+  size_t slot_image_bytes_ = 0, slot_label_bytes_ = 0;
   HostBuffer image_ring_, label_ring_;
   std::vector<Slot> ring_;
   std::vector<std::string> warnings_;

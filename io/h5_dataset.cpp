@@ -290,9 +290,9 @@ void ImageDataset::open_metadata(const DatasetOptions& options) {
   if (read_int_attribute(file, kCompleteAttribute, &complete)) {
     KN_CHECK(!complete.empty() && complete[0] != 0, path, " is incomplete: its root attribute ", kCompleteAttribute,
              " is 0, so the program writing it (make_knots) stopped before finishing; write it again");
-    info_.completeness = std::string("complete (") + kCompleteAttribute + " = 1)";
+    info_.completeness = std::string("complete: ") + kCompleteAttribute + " = 1";
   } else {
-    info_.completeness = std::string("no ") + kCompleteAttribute + " marker (not written by make_knots)";
+    info_.completeness = std::string("no ") + kCompleteAttribute + " attribute: not written by make_knots";
   }
 
   // ---- Images ----
