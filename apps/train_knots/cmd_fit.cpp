@@ -5,6 +5,9 @@
 // (weights, optimizer state, step, history, callback counters) — `--resume DIR` picks it up.
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -50,6 +53,7 @@ struct FitFlags {
   std::string resume;
   bool json = false;
   int early_stopping = 0;
+  double early_stopping_min_delta = 0;
   bool restore_best = false;
   int reduce_lr_patience = 0;
   double reduce_lr_factor = 0.1;
@@ -74,6 +78,7 @@ nlohmann::json flags_json(const FitFlags& f) {
           {"data_dataset", f.data_dataset},
           {"label_dataset", f.label_dataset},
           {"early_stopping", f.early_stopping},
+          {"early_stopping_min_delta", f.early_stopping_min_delta},
           {"restore_best_weights", f.restore_best},
           {"reduce_lr_patience", f.reduce_lr_patience},
           {"reduce_lr_factor", f.reduce_lr_factor},
@@ -96,6 +101,7 @@ void flags_from_json(const nlohmann::json& j, FitFlags& f) {
   f.data_dataset = j.at("data_dataset");
   f.label_dataset = j.at("label_dataset");
   f.early_stopping = j.at("early_stopping");
+  f.early_stopping_min_delta = j.at("early_stopping_min_delta");
   f.restore_best = j.at("restore_best_weights");
   f.reduce_lr_patience = j.at("reduce_lr_patience");
   f.reduce_lr_factor = j.at("reduce_lr_factor");
@@ -109,7 +115,26 @@ std::string default_out_dir() {
   return buf;
 }
 
-// Saves best.h5/last.h5 and the history files after every epoch.
+// For the crash-recovery test: with KNOTNET_TEST_KILL_AT_STEP=N in the environment, the process
+// kills itself with SIGKILL right after its N-th training step of this session, mid-epoch, as
+// a power cut or an OOM killer would. Nothing else reads this variable.
+class KillSwitch : public TrainObserver {
+ public:
+  explicit KillSwitch(TrainObserver& inner) : inner_(inner) {
+    if (const char* v = std::getenv("KNOTNET_TEST_KILL_AT_STEP")) kill_at_ = std::atoll(v);
+  }
+  void on_batch(int64_t epoch, int64_t step, int64_t steps, double loss, double acc, double ips) override {
+    inner_.on_batch(epoch, step, steps, loss, acc, ips);
+    if (kill_at_ > 0 && ++steps_ == kill_at_) ::raise(SIGKILL);
+  }
+  void on_epoch_end(const EpochLog& log) override { inner_.on_epoch_end(log); }
+
+ private:
+  TrainObserver& inner_;
+  int64_t kill_at_ = 0, steps_ = 0;
+};
+
+// Writes history.csv and history.png after every epoch.
 class HistoryFiles : public Callback {
  public:
   HistoryFiles(std::string dir, RunState& run, std::string title) : dir_(std::move(dir)), run_(run), title_(std::move(title)) {}
@@ -149,7 +174,11 @@ int run_fit(FitFlags f, bool epochs_given) {
     f.out = f.resume;
   }
   KN_CHECK(!f.data.empty(), "--data FILE is required (or --resume DIR)");
+  // Check every flag before any work, so a typo costs nothing.
   ShuffleMode shuffle = parse_shuffle_mode(f.shuffle);
+  const MemoryBudget budget = f.gpu_mem.empty() ? MemoryBudget{} : parse_memory_budget(f.gpu_mem);
+  const SplitFractions fractions = parse_split_fractions(f.split);
+  const Device device = resolve_device(f.device);
   if (shuffle == ShuffleMode::none)
     std::fprintf(stderr,
                  "warning: --shuffle none reads the file in order; on a file sorted by class every batch holds one "
@@ -162,12 +191,12 @@ int run_fit(FitFlags f, bool epochs_given) {
   ImageDataset data(f.data, dopt);
   const DatasetInfo& info = data.info();
   for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  Split split = stratified_split(data.labels(), data.classes(), data.block_rows(), parse_split_fractions(f.split), f.seed);
+  Split split = stratified_split(data.labels(), data.classes(), data.block_rows(), fractions, f.seed);
   KN_CHECK(!split.train().empty(), f.data, ": the split leaves no training images");
 
   ModelOptions mopt;
   mopt.batch = f.batch;
-  mopt.device = resolve_device(f.device);
+  mopt.device = device;
   mopt.seed = f.seed;
   mopt.optimizer.name = f.optimizer;
   mopt.optimizer.lr = f.lr;
@@ -187,7 +216,6 @@ int run_fit(FitFlags f, bool epochs_given) {
     KN_CHECK(planned.classes() == data.classes(), "the model ends in ", planned.classes(), " classes but ", f.data,
              " has ", data.classes(), "; change the last dense layer to 'dense ", data.classes(), "'");
     if (mopt.device == Device::cuda) {
-      MemoryBudget budget = f.gpu_mem.empty() ? MemoryBudget{} : parse_memory_budget(f.gpu_mem);
       BudgetCheck c = check_budget(planned.plan(), f.batch, budget, query_device_memory(), [&](int64_t b) {
         ModelOptions o = plan_only;
         o.batch = b;
@@ -201,7 +229,9 @@ int run_fit(FitFlags f, bool epochs_given) {
   if (f.out.empty()) f.out = default_out_dir();
   fs::create_directories(f.out);
   RunState run;
-  EarlyStopping early({.patience = f.early_stopping > 0 ? f.early_stopping : 1, .restore_best_weights = false});
+  EarlyStopping early({.patience = f.early_stopping > 0 ? f.early_stopping : 1,
+                       .min_delta = f.early_stopping_min_delta,
+                       .restore_best_weights = false});
   ReduceLROnPlateau reduce({.factor = f.reduce_lr_factor, .patience = f.reduce_lr_patience, .min_lr = f.min_lr});
   ModelCheckpoint checkpoint(f.out, spec_text, run);
   HistoryFiles files(f.out, run, fs::path(f.data).filename().string() + " / " + f.model + " / " + f.optimizer);
@@ -247,7 +277,8 @@ int run_fit(FitFlags f, bool epochs_given) {
   trainer.add_callback(&checkpoint);  // after the callbacks whose state it saves
   trainer.add_callback(&files);
   Progress progress(f.epochs, isatty(fileno(stderr)) != 0);
-  trainer.set_observer(&progress);
+  KillSwitch observer(progress);
+  trainer.set_observer(&observer);
 
   auto t0 = std::chrono::steady_clock::now();
   std::string status = "completed";
@@ -324,6 +355,9 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
   sub.add_option("--early-stopping", f.early_stopping, "stop after this many epochs without val_loss improvement (0: off)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  sub.add_option("--early-stopping-min-delta", f.early_stopping_min_delta,
+                 "the smallest decrease of val_loss that counts as an improvement")
+      ->capture_default_str();
   sub.add_flag("--restore-best-weights", f.restore_best, "end with the best epoch's weights (from best.h5)");
   sub.add_option("--reduce-lr-patience", f.reduce_lr_patience,
                  "multiply the learning rate by --reduce-lr-factor after this many epochs without improvement (0: off)")

@@ -1,0 +1,183 @@
+// train_knots end to end on the CPU with small make_knots files: a run writes every output,
+// its CSV and JSON parse, a run killed with SIGKILL mid-epoch and resumed ends with the same
+// weights as an uninterrupted one (bit-identical), early stopping triggers, evaluate reproduces
+// the test accuracy from the checkpoint, and bad flags get clear messages.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/checkpoint.h"
+#include "tests/support/test_support.h"
+
+namespace knotnet {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string bin(const std::string& name) { return (test::binary_dir() / "bin" / name).string(); }
+
+// One small class-sorted file shared by the tests of this binary.
+class TrainKnots : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    data_ = (dir_->path() / "knots32.h5").string();
+    std::string out;
+    ASSERT_EQ(test::run_command(bin("make_knots") + " --out " + data_ + " --per-class 120 --size 32 --seed 5 --threads 2", &out), 0) << out;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  std::string fit(const std::string& out_dir, const std::string& extra = "") {
+    return bin("train_knots") + " fit --data " + data_ + " --model tiny --batch 16 --seed 3 --threads 1 --out " +
+           out_dir + " " + extra;
+  }
+  static test::TempDir* dir_;
+  static std::string data_;
+};
+test::TempDir* TrainKnots::dir_ = nullptr;
+std::string TrainKnots::data_;
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream f(p);
+  return nlohmann::json::parse(f);
+}
+
+std::vector<char> weights(const fs::path& checkpoint) {
+  auto m = model_from_checkpoint(checkpoint.string(), 16, Device::cpu);
+  const Tensor& t = m->flat_parameters();
+  const char* p = static_cast<const char*>(t.data);
+  std::vector<char> all(p, p + t.bytes());
+  const Tensor& s = m->flat_statistics();
+  all.insert(all.end(), static_cast<const char*>(s.data), static_cast<const char*>(s.data) + s.bytes());
+  return all;
+}
+
+TEST_F(TrainKnots, RunWritesEveryOutputAndTheyParse) {
+  fs::path out = dir_->path() / "run";
+  std::string log;
+  ASSERT_EQ(test::run_command(fit(out.string(), "--epochs 3 --json"), &log), 0) << log;
+  for (const char* f : {"run.json", "last.h5", "best.h5", "history.csv", "summary.json"})
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  if (test::run_command("command -v gnuplot") == 0) {
+    EXPECT_TRUE(fs::exists(out / "history.png"));
+  }
+  std::ifstream csv(out / "history.csv");
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "epoch,loss,acc,val_loss,val_acc,lr,images_per_s,seconds");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    ++rows;
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 7) << line;
+  }
+  EXPECT_EQ(rows, 3);
+  nlohmann::json s = read_json(out / "summary.json");
+  EXPECT_EQ(s["status"], "completed");
+  EXPECT_EQ(s["epochs_run"], 3);
+  EXPECT_EQ(s["test"]["count"], 54);  // 15% of 120 per class
+  EXPECT_EQ(s["test"]["classes"][1], "plus_trefoil");
+  // --json printed the same summary on stdout (after the progress on stderr).
+  EXPECT_THAT(log, HasSubstr("\"status\": \"completed\""));
+  EXPECT_THAT(log, HasSubstr("confusion matrix"));
+  // evaluate reproduces the test accuracy from the final weights.
+  std::string eval;
+  ASSERT_EQ(test::run_command(bin("train_knots") + " evaluate --checkpoint " + (out / "last.h5").string() + " --data " +
+                                  data_ + " --part test --seed 3 --json 2>/dev/null",
+                              &eval),
+            0)
+      << eval;
+  nlohmann::json e = nlohmann::json::parse(eval);
+  EXPECT_EQ(e["accuracy"], s["test"]["accuracy"]);
+  EXPECT_EQ(e["confusion"], s["test"]["confusion"]);
+  // predict writes one row per image.
+  std::string pred_log;
+  ASSERT_EQ(test::run_command(bin("train_knots") + " predict --checkpoint " + (out / "last.h5").string() + " --data " +
+                                  data_ + " --out " + (out / "p.csv").string(),
+                              &pred_log),
+            0)
+      << pred_log;
+  std::ifstream p(out / "p.csv");
+  int lines = 0;
+  for (std::string l; std::getline(p, l);) ++lines;
+  EXPECT_EQ(lines, 361);
+}
+
+TEST_F(TrainKnots, KilledRunResumesToTheSameWeights) {
+  fs::path whole = dir_->path() / "whole", killed = dir_->path() / "killed";
+  std::string log;
+  ASSERT_EQ(test::run_command(fit(whole.string(), "--epochs 4"), &log), 0) << log;
+  // 252 training images at batch 16: 16 steps an epoch. Die at step 24, in the middle of epoch 2.
+  int rc = test::run_command("KNOTNET_TEST_KILL_AT_STEP=24 " + fit(killed.string(), "--epochs 4"), &log);
+  ASSERT_EQ(rc, 128 + 9) << "expected death by SIGKILL\n" << log;
+  ASSERT_EQ(read_checkpoint_info((killed / "last.h5").string()).epoch, 1);
+  ASSERT_EQ(test::run_command(bin("train_knots") + " fit --resume " + killed.string(), &log), 0) << log;
+  EXPECT_THAT(log, HasSubstr("resuming"));
+  EXPECT_EQ(read_checkpoint_info((killed / "last.h5").string()).epoch, 4);
+  EXPECT_EQ(weights(whole / "last.h5"), weights(killed / "last.h5"));
+  // The resumed history holds all four epochs, as the uninterrupted one does.
+  std::ifstream a(whole / "history.csv"), b(killed / "history.csv");
+  int rows_a = 0, rows_b = 0;
+  for (std::string l; std::getline(a, l);) ++rows_a;
+  for (std::string l; std::getline(b, l);) ++rows_b;
+  EXPECT_EQ(rows_a, 5);
+  EXPECT_EQ(rows_b, 5);
+}
+
+TEST_F(TrainKnots, EarlyStoppingTriggers) {
+  fs::path out = dir_->path() / "early";
+  std::string log;
+  ASSERT_EQ(test::run_command(fit(out.string(), "--epochs 10 --early-stopping 2 --early-stopping-min-delta 10"), &log), 0)
+      << log;
+  EXPECT_THAT(log, HasSubstr("early stopping after epoch 3"));
+  EXPECT_EQ(read_json(out / "summary.json")["status"], "stopped_early");
+  EXPECT_EQ(read_json(out / "summary.json")["epochs_run"], 3);
+}
+
+TEST_F(TrainKnots, ShuffleNoneWarns) {
+  std::string log;
+  ASSERT_EQ(test::run_command(fit((dir_->path() / "noshuffle").string(), "--epochs 1 --shuffle none"), &log), 0) << log;
+  EXPECT_THAT(log, HasSubstr("warning: --shuffle none"));
+}
+
+TEST_F(TrainKnots, BadFlagsGetClearMessages) {
+  struct Case {
+    std::string args, message;
+  };
+  std::vector<Case> cases = {
+      {"fit --data " + data_ + " --bogus", "--bogus"},
+      {"fit --model tiny", "--data FILE is required"},
+      {"fit --data /nonexistent/file.h5", "/nonexistent/file.h5"},
+      {"fit --data " + data_ + " --optimizer adamw", "adamw"},
+      {"fit --data " + data_ + " --batch 0", "--batch"},
+      {"fit --data " + data_ + " --split 0,50,50", "split"},
+      {"fit --data " + data_ + " --shuffle sometimes", "sometimes"},
+      {"fit --data " + data_ + " --gpu-mem lots --device cpu", "lots"},
+      {"fit --data " + data_ + " --device tpu", "tpu"},
+      {"fit --data " + data_ + " --model nosuchspec", "neither a named spec"},
+      {"fit --resume " + dir_->path().string(), "no run.json"},
+      {"evaluate --data " + data_, "--checkpoint"},
+      {"predict --checkpoint x.h5 --data " + data_ + " --out p.txt", ".csv or .h5"},
+  };
+  for (const Case& c : cases) {
+    std::string out;
+    int rc = test::run_command(bin("train_knots") + " " + c.args, &out);
+    EXPECT_NE(rc, 0) << c.args;
+    EXPECT_THAT(out, HasSubstr(c.message)) << c.args;
+  }
+  // A model with the wrong number of classes is refused before training, naming the fix.
+  fs::path spec = dir_->path() / "two.spec";
+  std::ofstream(spec) << "input 32 32 3\nconv 4 3 same\nflatten\ndense 2\nsoftmax\n";
+  std::string out;
+  EXPECT_NE(test::run_command(bin("train_knots") + " fit --data " + data_ + " --model " + spec.string(), &out), 0);
+  EXPECT_THAT(out, HasSubstr("'dense 3'"));
+}
+
+}  // namespace
+}  // namespace knotnet
