@@ -10,6 +10,11 @@
 #include "engine/optimizers/validate.h"
 #include "kernels/cpu/optim.h"
 
+#ifdef KNOTNET_HAVE_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cuda/optim.h"
+#endif
+
 namespace knotnet::optim {
 
 namespace {
@@ -33,7 +38,17 @@ class Adagrad final : public Optimizer {
 
   void step(const Tensor& params, const Tensor& grads, const std::vector<Tensor>& state, int64_t t) const override {
     const int64_t n = check_step_args(name(), params, grads, state, state_slots(), t);
-    if (params.device == Device::cuda) cuda_not_built(name());
+    if (params.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+      KN_CHECK(params.dtype == DType::f32, name(), ": the CUDA backend computes in f32 only, got ",
+               dtype_name(params.dtype));
+      cuda::adagrad_step(params.as<float>(), grads.as<float>(), state[0].as<float>(), n, lr_, eps_,
+                         CudaContext::get().compute());
+      return;
+#else
+      cuda_not_built(name());
+#endif
+    }
     dispatch_float(params.dtype, [&](auto zero) {
       using T = decltype(zero);
       cpu::adagrad_step(params.as<T>(), grads.as<T>(), state[0].as<T>(), n, lr_, eps_);

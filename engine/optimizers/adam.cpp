@@ -14,6 +14,11 @@
 #include "engine/optimizers/validate.h"
 #include "kernels/cpu/optim.h"
 
+#ifdef KNOTNET_HAVE_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cuda/optim.h"
+#endif
+
 namespace knotnet::optim {
 
 namespace {
@@ -38,9 +43,19 @@ class Adam final : public Optimizer {
 
   void step(const Tensor& params, const Tensor& grads, const std::vector<Tensor>& state, int64_t t) const override {
     const int64_t n = check_step_args(name(), params, grads, state, state_slots(), t);
-    if (params.device == Device::cuda) cuda_not_built(name());
     const double td = static_cast<double>(t);
     const double alpha = lr_ * std::sqrt(1.0 - std::pow(beta2_, td)) / (1.0 - std::pow(beta1_, td));
+    if (params.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+      KN_CHECK(params.dtype == DType::f32, name(), ": the CUDA backend computes in f32 only, got ",
+               dtype_name(params.dtype));
+      cuda::adam_step(params.as<float>(), grads.as<float>(), state[0].as<float>(), state[1].as<float>(), n, alpha,
+                      beta1_, beta2_, eps_, CudaContext::get().compute());
+      return;
+#else
+      cuda_not_built(name());
+#endif
+    }
     dispatch_float(params.dtype, [&](auto zero) {
       using T = decltype(zero);
       cpu::adam_step(params.as<T>(), grads.as<T>(), state[0].as<T>(), state[1].as<T>(), n, alpha, beta1_, beta2_,

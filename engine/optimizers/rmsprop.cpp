@@ -12,6 +12,11 @@
 #include "engine/optimizers/validate.h"
 #include "kernels/cpu/optim.h"
 
+#ifdef KNOTNET_HAVE_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cuda/optim.h"
+#endif
+
 namespace knotnet::optim {
 
 namespace {
@@ -36,7 +41,18 @@ class Rmsprop final : public Optimizer {
 
   void step(const Tensor& params, const Tensor& grads, const std::vector<Tensor>& state, int64_t t) const override {
     const int64_t n = check_step_args(name(), params, grads, state, state_slots(), t);
-    if (params.device == Device::cuda) cuda_not_built(name());
+    if (params.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+      KN_CHECK(params.dtype == DType::f32, name(), ": the CUDA backend computes in f32 only, got ",
+               dtype_name(params.dtype));
+      cuda::rmsprop_step(params.as<float>(), grads.as<float>(), state[0].as<float>(),
+                         momentum_ > 0 ? state[1].as<float>() : nullptr, n, lr_, rho_, momentum_, eps_,
+                         CudaContext::get().compute());
+      return;
+#else
+      cuda_not_built(name());
+#endif
+    }
     dispatch_float(params.dtype, [&](auto zero) {
       using T = decltype(zero);
       T* mom = momentum_ > 0 ? state[1].as<T>() : nullptr;

@@ -5,6 +5,11 @@
 
 #include <cmath>
 
+#ifdef KNOTNET_HAVE_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cuda/convert.h"
+#endif
+
 namespace knotnet::optim {
 
 double resolve_lr(const char* optimizer, double config_lr, double default_lr) {
@@ -75,7 +80,15 @@ void cuda_not_built(const char* optimizer) {
 }
 
 void fill(const char* optimizer, const Tensor& t, double value) {
-  if (t.device == Device::cuda) cuda_not_built(optimizer);
+  if (t.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+    KN_CHECK(t.dtype == DType::f32, optimizer, ": the CUDA backend computes in f32 only, got ", dtype_name(t.dtype));
+    cuda::fill(t.as<float>(), t.numel(), static_cast<float>(value), CudaContext::get().compute());
+    return;
+#else
+    cuda_not_built(optimizer);
+#endif
+  }
   dispatch_float(t.dtype, [&](auto zero) {
     using T = decltype(zero);
     T* p = t.as<T>();

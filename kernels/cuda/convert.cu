@@ -54,7 +54,18 @@ __global__ void onehot_kernel(const int32_t* __restrict__ labels,  // (n)
   }
 }
 
+__global__ void fill_kernel(float* __restrict__ p, int64_t n, float value) {  // p: (n)
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += stride) p[i] = value;
+}
+
 }  // namespace
+
+void fill(float* p, int64_t n, float value, cudaStream_t stream) {
+  if (n <= 0) return;
+  fill_kernel<<<grid_for(n), kBlock, 0, stream>>>(p, n, value);
+  KN_CUDA_CHECK_LAUNCH();
+}
 
 void u8_to_unit(const uint8_t* x, float* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;

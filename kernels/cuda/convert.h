@@ -16,4 +16,7 @@ void u8_to_unit(const uint8_t* x, float* y, int64_t n, cudaStream_t stream);
 // this is a second line of defence, not the validation.
 void indices_to_onehot(const int32_t* labels, float* onehot, int64_t n, int64_t k, int* bad, cudaStream_t stream);
 
+// p: (n) = value (optimizer state initialisation, e.g. Adagrad's 0.1).
+void fill(float* p, int64_t n, float value, cudaStream_t stream);
+
 }  // namespace knotnet::cuda
