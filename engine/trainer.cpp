@@ -62,8 +62,8 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
       seen += n;
       if (observer_) {
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        observer_->on_batch(epoch + 1, step, steps, loss_sum / double(seen), double(correct) / double(seen),
-                            secs > 0 ? double(seen) / secs : 0.0);
+        observer_->on_batch({epoch + 1, step, steps, r, loss_sum / double(seen), double(correct) / double(seen),
+                             secs > 0 ? double(seen) / secs : 0.0});
       }
     }
     KN_CHECK(seen > 0, "the training data yielded no batch in epoch ", epoch + 1);

@@ -38,12 +38,20 @@ Evaluation evaluate(Model& model, BatchSource& source);
 
 class Callback;
 
+// What the trainer reports after each batch.
+struct BatchProgress {
+  int64_t epoch = 0;  // 1-based
+  int64_t step = 0;   // within the epoch, 1-based
+  int64_t steps = 0;  // steps per epoch
+  LossResult batch;   // this batch's own loss and correct count
+  double loss = 0, accuracy = 0;  // running means over the epoch so far
+  double images_per_second = 0;   // over the epoch so far
+};
+
 class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
-  // After each batch: step within the epoch (1-based), steps per epoch, running means so far.
-  virtual void on_batch(int64_t epoch, int64_t step, int64_t steps, double loss, double accuracy,
-                        double images_per_second) {}
+  virtual void on_batch(const BatchProgress& p) {}
   virtual void on_epoch_end(const EpochLog& log) {}
 };
 

@@ -5,8 +5,6 @@
 // (weights, optimizer state, step, history, callback counters) — `--resume DIR` picks it up.
 #include <unistd.h>
 
-#include <csignal>
-#include <cstdlib>
 
 #include <chrono>
 #include <cstdio>
@@ -18,6 +16,7 @@
 
 #include "apps/train_knots/command.h"
 #include "apps/train_knots/data_sources.h"
+#include "apps/train_knots/observers.h"
 #include "apps/train_knots/progress.h"
 #include "apps/train_knots/report.h"
 #include "apps/train_knots/run_outputs.h"
@@ -114,25 +113,6 @@ std::string default_out_dir() {
   std::strftime(buf, sizeof buf, "runs/%Y%m%d-%H%M%S", std::localtime(&t));
   return buf;
 }
-
-// For the crash-recovery test: with KNOTNET_TEST_KILL_AT_STEP=N in the environment, the process
-// kills itself with SIGKILL right after its N-th training step of this session, mid-epoch, as
-// a power cut or an OOM killer would. Nothing else reads this variable.
-class KillSwitch : public TrainObserver {
- public:
-  explicit KillSwitch(TrainObserver& inner) : inner_(inner) {
-    if (const char* v = std::getenv("KNOTNET_TEST_KILL_AT_STEP")) kill_at_ = std::atoll(v);
-  }
-  void on_batch(int64_t epoch, int64_t step, int64_t steps, double loss, double acc, double ips) override {
-    inner_.on_batch(epoch, step, steps, loss, acc, ips);
-    if (kill_at_ > 0 && ++steps_ == kill_at_) ::raise(SIGKILL);
-  }
-  void on_epoch_end(const EpochLog& log) override { inner_.on_epoch_end(log); }
-
- private:
-  TrainObserver& inner_;
-  int64_t kill_at_ = 0, steps_ = 0;
-};
 
 // Writes history.csv and history.png after every epoch.
 class HistoryFiles : public Callback {
@@ -277,7 +257,9 @@ int run_fit(FitFlags f, bool epochs_given) {
   trainer.add_callback(&checkpoint);  // after the callbacks whose state it saves
   trainer.add_callback(&files);
   Progress progress(f.epochs, isatty(fileno(stderr)) != 0);
-  KillSwitch observer(progress);
+  BatchLog batch_log((fs::path(f.out) / "batches.csv").string(), initial_epoch);
+  KillSwitch kill_switch;
+  ObserverFan observer({&progress, &batch_log, &kill_switch});
   trainer.set_observer(&observer);
 
   auto t0 = std::chrono::steady_clock::now();

@@ -15,8 +15,8 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-void Progress::on_batch(int64_t epoch, int64_t step, int64_t steps, double loss, double accuracy,
-                        double images_per_second) {
+void Progress::on_batch(const BatchProgress& p) {
+  const int64_t epoch = p.epoch, step = p.step, steps = p.steps;
   if (epoch != epoch_ || step == 1) epoch_start_ = std::chrono::steady_clock::now();
   epoch_ = epoch;
   step_ = step;
@@ -33,7 +33,7 @@ void Progress::on_batch(int64_t epoch, int64_t step, int64_t steps, double loss,
   double eta = step > 0 ? elapsed / double(step) * double(steps - step) : 0.0;
   std::fprintf(out_, "\rEpoch %lld/%lld %lld/%lld [%s] loss %.4f acc %.4f %.0f img/s ETA %s\033[K",
                static_cast<long long>(epoch), static_cast<long long>(epochs_), static_cast<long long>(step),
-               static_cast<long long>(steps), bar.c_str(), loss, accuracy, images_per_second,
+               static_cast<long long>(steps), bar.c_str(), p.loss, p.accuracy, p.images_per_second,
                format_duration(eta).c_str());
   std::fflush(out_);
 }

@@ -14,8 +14,7 @@ namespace knotnet::app {
 class Progress : public TrainObserver {
  public:
   Progress(int64_t epochs, bool terminal, std::FILE* out = stderr) : epochs_(epochs), terminal_(terminal), out_(out) {}
-  void on_batch(int64_t epoch, int64_t step, int64_t steps, double loss, double accuracy,
-                double images_per_second) override;
+  void on_batch(const BatchProgress& p) override;
   void on_epoch_end(const EpochLog& log) override;
 
  private:
