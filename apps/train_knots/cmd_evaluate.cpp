@@ -13,8 +13,8 @@ namespace knotnet::app {
 namespace {
 
 struct EvalFlags {
-  std::string checkpoint, data, part = "all", split = "70,15,15", device = "auto", image_shape;
-  std::string data_dataset = "train_data", label_dataset = "train_label";
+  std::string checkpoint, part = "all", split = "70,15,15", device = "auto";
+  DataFlags data;
   uint64_t seed = 42;
   int64_t batch = 128;
   bool json = false;
@@ -23,27 +23,17 @@ struct EvalFlags {
 std::function<int()> setup(CLI::App& sub) {
   auto f = std::make_shared<EvalFlags>();
   sub.add_option("--checkpoint", f->checkpoint, "checkpoint (best.h5 or last.h5 of a run)")->required();
-  sub.add_option("--data", f->data, "HDF5 file with images and labels")->required();
+  add_data_options(sub, f->data, true);
   sub.add_option("--part", f->part, "all, or one part of the split: train, validation, test")->capture_default_str();
   sub.add_option("--split", f->split, "the split fractions fit used (with --part)")->capture_default_str();
   sub.add_option("--seed", f->seed, "the seed fit used (with --part)")->capture_default_str();
   sub.add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   sub.add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
-  sub.add_option("--image-shape", f->image_shape, "H,W,C for flat images");
-  sub.add_option("--data-dataset", f->data_dataset, "name of the images dataset")->capture_default_str();
-  sub.add_option("--label-dataset", f->label_dataset, "name of the labels dataset")->capture_default_str();
   sub.add_flag("--json", f->json, "print the result as JSON on stdout");
   return [f]() {
     auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device));
-    DatasetOptions dopt;
-    dopt.data_name = f->data_dataset;
-    dopt.label_name = f->label_dataset;
-    if (!f->image_shape.empty()) dopt.image_shape = parse_image_shape(f->image_shape);
-    ImageDataset data(f->data, dopt);
-    KN_CHECK(data.info().image_shape == model->input_shape(), f->data, " holds images ",
-             data.info().image_shape.str(), " but the checkpoint's model takes ", model->input_shape().str());
-    KN_CHECK(data.classes() == model->classes(), f->data, " has ", data.classes(), " classes but the model ",
-             model->classes());
+    ImageDataset data(f->data.path, dataset_options(f->data));
+    check_data_fits_model(data, *model);
     ReaderOptions ropt;
     ropt.batch = f->batch;
     ropt.shuffle = ShuffleMode::none;
@@ -53,11 +43,11 @@ std::function<int()> setup(CLI::App& sub) {
     if (f->json) {
       nlohmann::json j = evaluation_json(ev, names);
       j["checkpoint"] = f->checkpoint;
-      j["data"] = f->data;
+      j["data"] = f->data.path;
       j["part"] = f->part;
       std::cout << j.dump(2) << "\n";
     } else {
-      std::printf("%s on %s (%s): loss %.4f  acc %.4f on %lld images\n%s", f->checkpoint.c_str(), f->data.c_str(),
+      std::printf("%s on %s (%s): loss %.4f  acc %.4f on %lld images\n%s", f->checkpoint.c_str(), f->data.path.c_str(),
                   f->part.c_str(), ev.loss, ev.accuracy(), static_cast<long long>(ev.count),
                   format_confusion(ev, names).c_str());
     }

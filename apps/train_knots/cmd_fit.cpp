@@ -33,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct FitFlags {
-  std::string data;
+  DataFlags data;
   std::string model = "seed";
   int64_t epochs = 10;
   int64_t batch = 128;
@@ -45,9 +45,6 @@ struct FitFlags {
   std::string shuffle = "window";
   std::string device = "auto";
   std::string gpu_mem;
-  std::string image_shape;
-  std::string data_dataset = "train_data";
-  std::string label_dataset = "train_label";
   std::string out;
   std::string resume;
   bool json = false;
@@ -61,7 +58,7 @@ struct FitFlags {
 };
 
 nlohmann::json flags_json(const FitFlags& f) {
-  return {{"data", f.data},
+  return {{"data", f.data.path},
           {"model", f.model},
           {"epochs", f.epochs},
           {"batch", f.batch},
@@ -73,9 +70,9 @@ nlohmann::json flags_json(const FitFlags& f) {
           {"shuffle", f.shuffle},
           {"device", f.device},
           {"gpu_mem", f.gpu_mem},
-          {"image_shape", f.image_shape},
-          {"data_dataset", f.data_dataset},
-          {"label_dataset", f.label_dataset},
+          {"image_shape", f.data.image_shape},
+          {"data_dataset", f.data.data_dataset},
+          {"label_dataset", f.data.label_dataset},
           {"early_stopping", f.early_stopping},
           {"early_stopping_min_delta", f.early_stopping_min_delta},
           {"restore_best_weights", f.restore_best},
@@ -85,7 +82,7 @@ nlohmann::json flags_json(const FitFlags& f) {
 }
 
 void flags_from_json(const nlohmann::json& j, FitFlags& f) {
-  f.data = j.at("data");
+  f.data.path = j.at("data");
   f.model = j.at("model");
   f.epochs = j.at("epochs");
   f.batch = j.at("batch");
@@ -96,9 +93,9 @@ void flags_from_json(const nlohmann::json& j, FitFlags& f) {
   f.seed = j.at("seed");
   f.shuffle = j.at("shuffle");
   f.gpu_mem = j.at("gpu_mem");
-  f.image_shape = j.at("image_shape");
-  f.data_dataset = j.at("data_dataset");
-  f.label_dataset = j.at("label_dataset");
+  f.data.image_shape = j.at("image_shape");
+  f.data.data_dataset = j.at("data_dataset");
+  f.data.label_dataset = j.at("label_dataset");
   f.early_stopping = j.at("early_stopping");
   f.early_stopping_min_delta = j.at("early_stopping_min_delta");
   f.restore_best = j.at("restore_best_weights");
@@ -153,7 +150,7 @@ int run_fit(FitFlags f, bool epochs_given) {
     f.device = device;
     f.out = f.resume;
   }
-  KN_CHECK(!f.data.empty(), "--data FILE is required (or --resume DIR)");
+  KN_CHECK(!f.data.path.empty(), "--data FILE is required (or --resume DIR)");
   // Check every flag before any work, so a typo costs nothing.
   ShuffleMode shuffle = parse_shuffle_mode(f.shuffle);
   const MemoryBudget budget = f.gpu_mem.empty() ? MemoryBudget{} : parse_memory_budget(f.gpu_mem);
@@ -164,15 +161,11 @@ int run_fit(FitFlags f, bool epochs_given) {
                  "warning: --shuffle none reads the file in order; on a file sorted by class every batch holds one "
                  "class and the model learns whichever class it saw last (the original Keras failure)\n");
 
-  DatasetOptions dopt;
-  dopt.data_name = f.data_dataset;
-  dopt.label_name = f.label_dataset;
-  if (!f.image_shape.empty()) dopt.image_shape = parse_image_shape(f.image_shape);
-  ImageDataset data(f.data, dopt);
+  ImageDataset data(f.data.path, dataset_options(f.data));
   const DatasetInfo& info = data.info();
   for (const auto& w : info.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   Split split = stratified_split(data.labels(), data.classes(), data.block_rows(), fractions, f.seed);
-  KN_CHECK(!split.train().empty(), f.data, ": the split leaves no training images");
+  KN_CHECK(!split.train().empty(), f.data.path, ": the split leaves no training images");
 
   ModelOptions mopt;
   mopt.batch = f.batch;
@@ -193,8 +186,7 @@ int run_fit(FitFlags f, bool epochs_given) {
     ModelOptions plan_only = mopt;
     plan_only.allocate = false;
     Model planned(spec, plan_only, info.image_shape);
-    KN_CHECK(planned.classes() == data.classes(), "the model ends in ", planned.classes(), " classes but ", f.data,
-             " has ", data.classes(), "; change the last dense layer to 'dense ", data.classes(), "'");
+    check_data_fits_model(data, planned);
     if (mopt.device == Device::cuda) {
       BudgetCheck c = check_budget(planned.plan(), f.batch, budget, query_device_memory(), [&](int64_t b) {
         ModelOptions o = plan_only;
@@ -214,7 +206,7 @@ int run_fit(FitFlags f, bool epochs_given) {
                        .restore_best_weights = false});
   ReduceLROnPlateau reduce({.factor = f.reduce_lr_factor, .patience = f.reduce_lr_patience, .min_lr = f.min_lr});
   ModelCheckpoint checkpoint(f.out, spec_text, run);
-  HistoryFiles files(f.out, run, fs::path(f.data).filename().string() + " / " + f.model + " / " + f.optimizer);
+  HistoryFiles files(f.out, run, fs::path(f.data.path).filename().string() + " / " + f.model + " / " + f.optimizer);
   if (f.early_stopping > 0) run.callbacks.push_back(&early);
   if (f.reduce_lr_patience > 0) run.callbacks.push_back(&reduce);
 
@@ -232,7 +224,7 @@ int run_fit(FitFlags f, bool epochs_given) {
   }
 
   std::fprintf(stderr, "%s: %lld images %s, %d classes; split train %zu / validation %zu / test %zu (seed %llu)\n",
-               f.data.c_str(), static_cast<long long>(info.n), info.image_shape.str().c_str(), data.classes(),
+               f.data.path.c_str(), static_cast<long long>(info.n), info.image_shape.str().c_str(), data.classes(),
                split.train().size(), split.validation().size(), split.test().size(),
                static_cast<unsigned long long>(f.seed));
   std::fprintf(stderr, "model %s: %s trainable parameters; memory plan %s at batch %lld on %s; output in %s\n",
@@ -311,7 +303,7 @@ int run_fit(FitFlags f, bool epochs_given) {
 }
 
 void add_fit_options(CLI::App& sub, FitFlags& f) {
-  sub.add_option("--data", f.data, "HDF5 file with the images and labels");
+  add_data_options(sub, f.data, false);
   sub.add_option("--model", f.model, "named spec (seed, small, tiny) or spec file")->capture_default_str();
   sub.add_option("--epochs", f.epochs, "epochs to train (with --resume: the new total)")
       ->capture_default_str()
@@ -328,9 +320,6 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
       ->capture_default_str();
   sub.add_option("--device", f.device, "auto (the GPU when there is one), cpu or cuda")->capture_default_str();
   sub.add_option("--gpu-mem", f.gpu_mem, "GPU memory budget: a size (6GiB) or a fraction of the card (0.5)");
-  sub.add_option("--image-shape", f.image_shape, "H,W,C for files that store flat images without saying");
-  sub.add_option("--data-dataset", f.data_dataset, "name of the images dataset")->capture_default_str();
-  sub.add_option("--label-dataset", f.label_dataset, "name of the labels dataset")->capture_default_str();
   sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
   sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
   sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");

@@ -19,8 +19,8 @@ namespace knotnet::app {
 namespace {
 
 struct PredictFlags {
-  std::string checkpoint, data, out, device = "auto", image_shape, data_dataset = "train_data",
-                                     label_dataset = "train_label";
+  std::string checkpoint, out, device = "auto";
+  DataFlags data;
   int64_t batch = 128;
 };
 
@@ -48,24 +48,16 @@ void write_h5(const std::string& path, const std::vector<float>& probs, const st
 std::function<int()> setup(CLI::App& sub) {
   auto f = std::make_shared<PredictFlags>();
   sub.add_option("--checkpoint", f->checkpoint, "checkpoint (best.h5 or last.h5 of a run)")->required();
-  sub.add_option("--data", f->data, "HDF5 file with images (labels are read for validation only)")->required();
+  add_data_options(sub, f->data, true);
   sub.add_option("--out", f->out, "output: FILE.csv or FILE.h5")->required();
   sub.add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   sub.add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
-  sub.add_option("--image-shape", f->image_shape, "H,W,C for flat images");
-  sub.add_option("--data-dataset", f->data_dataset, "name of the images dataset")->capture_default_str();
-  sub.add_option("--label-dataset", f->label_dataset, "name of the labels dataset")->capture_default_str();
   return [f]() {
     std::string ext = std::filesystem::path(f->out).extension().string();
     KN_CHECK(ext == ".csv" || ext == ".h5" || ext == ".hdf5", "--out ", f->out, ": expected a .csv or .h5 file name");
     auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device));
-    DatasetOptions dopt;
-    dopt.data_name = f->data_dataset;
-    dopt.label_name = f->label_dataset;
-    if (!f->image_shape.empty()) dopt.image_shape = parse_image_shape(f->image_shape);
-    ImageDataset data(f->data, dopt);
-    KN_CHECK(data.info().image_shape == model->input_shape(), f->data, " holds images ",
-             data.info().image_shape.str(), " but the checkpoint's model takes ", model->input_shape().str());
+    ImageDataset data(f->data.path, dataset_options(f->data));
+    check_data_fits_model(data, *model);
     const int64_t k = model->classes(), n_all = data.size();
     ReaderOptions ropt;
     ropt.batch = f->batch;

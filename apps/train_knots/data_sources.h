@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "engine/batch_source.h"
+#include "engine/model.h"
 #include "io/batch_reader.h"
 #include "io/h5_dataset.h"
 #include "io/split.h"
@@ -32,6 +35,19 @@ class ReaderSource : public BatchSource {
   BatchReader reader_;
   Batch batch_;
 };
+
+// The flags every subcommand that reads a data file shares.
+struct DataFlags {
+  std::string path;
+  std::string image_shape;  // "H,W,C" for flat images whose shape the file does not say
+  std::string data_dataset = "train_data";
+  std::string label_dataset = "train_label";
+};
+// Adds --data (required when `required`), --image-shape, --data-dataset, --label-dataset.
+void add_data_options(CLI::App& sub, DataFlags& f, bool required);
+DatasetOptions dataset_options(const DataFlags& f);
+// Throws naming the file when its images or classes do not fit the model.
+void check_data_fits_model(const ImageDataset& data, const Model& model);
 
 // The rows of one part of the file's split ("all", "train", "validation", "test"), computed as
 // fit computes them (same fractions and seed give the same rows).
