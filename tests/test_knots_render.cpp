@@ -194,13 +194,15 @@ TEST(KnotsRender, UnderStrandHasAClearGapAtEveryCrossing) {
     ASSERT_EQ(d.crossings.size(), 3u);
     expect_gaps(d, w, "standard trefoil");
     // The raster shows it too: the pixel nearest the middle of the clear stretch is at most
-    // half covered (its centre is within 0.71 pixels of that point), the crossing fully.
+    // half covered (its centre is within 0.71 pixels of that point), the crossing's is covered.
     std::vector<ArcInterval> gaps;
     under_gaps(d, w, gaps);
     std::vector<uint8_t> cov;
     stroke_coverage(d, gaps, w, cov);
     for (const Crossing& c : d.crossings) {
-      EXPECT_EQ(cov[static_cast<size_t>(std::floor(c.y)) * 256 + static_cast<size_t>(std::floor(c.x))], 255);
+      // The pixel holding the crossing has its centre within sqrt(1/2) of the over-strand.
+      const double least = 255 * std::min(1.0, w + 0.5 - std::sqrt(0.5));
+      EXPECT_GE(cov[static_cast<size_t>(std::floor(c.y)) * 256 + static_cast<size_t>(std::floor(c.x))], least - 1);
       auto [gx, gy] = point_at(d, c.under_arc + (w + 0.5) / c.sin_angle + std::max(1.5, w) / 2);
       EXPECT_LE(cov[static_cast<size_t>(std::floor(gy)) * 256 + static_cast<size_t>(std::floor(gx))], 128);
     }

@@ -16,6 +16,7 @@ namespace {
 constexpr double kMinSinAngle = 0.45;   // strands cross at 27 degrees or more
 constexpr double kMinDepthGap = 0.02;   // curve units (curves span about 6)
 constexpr double kVisibleGap = 2.5;     // pixels between stroke edges that read as apart
+constexpr double kSimplifyTolerance = 0.08;  // pixels a dropped vertex may lie off the polyline
 
 double clearance_for(double half_width) { return 2 * half_width + kVisibleGap; }
 
@@ -79,6 +80,40 @@ void project_curve(const std::vector<Vec3>& curve, int size, const Placement& p,
     d.y[i] = oy + (ymax - curve[i].y) * scale;
     d.depth[i] = curve[i].z;
   }
+  // Drop vertices while the polyline moves by less than kSimplifyTolerance pixels: smooth
+  // stretches become a few long segments, which is what makes crossing search and stroking
+  // cheap. Kept vertices are a subsequence, so the compaction works in place.
+  size_t kept = 1;
+  for (size_t anchor = 0; anchor < n;) {
+    size_t end = anchor + 1;
+    while (end + 1 <= n) {
+      size_t cand = end + 1;  // try to reach vertex cand (n means vertex 0 again)
+      const size_t ci = cand % n;
+      const double ax = d.x[anchor], ay = d.y[anchor], dx = d.x[ci] - ax, dy = d.y[ci] - ay;
+      const double len2 = dx * dx + dy * dy;
+      bool ok = cand <= n && len2 > 0;
+      for (size_t i = anchor + 1; ok && i < cand; ++i) {
+        const double px = d.x[i] - ax, py = d.y[i] - ay;
+        const double t = std::clamp((px * dx + py * dy) / len2, 0.0, 1.0);
+        const double ex = px - t * dx, ey = py - t * dy;
+        ok = ex * ex + ey * ey <= kSimplifyTolerance * kSimplifyTolerance;
+      }
+      if (!ok) break;
+      end = cand;
+    }
+    if (end >= n) break;
+    d.x[kept] = d.x[end];
+    d.y[kept] = d.y[end];
+    d.depth[kept] = d.depth[end];
+    ++kept;
+    anchor = end;
+  }
+  n = kept;
+  d.x.resize(n);
+  d.y.resize(n);
+  d.depth.resize(n);
+  d.arc.resize(n + 1);
+
   d.arc[0] = 0;
   for (size_t i = 0; i < n; ++i) {
     size_t j = (i + 1) % n;
