@@ -1,5 +1,6 @@
 // Closed 3D curves: circles, the two trefoil projections (three-lobed curve and (2,3) torus
-// knot) with their heights, curls, and the per-sample deformation, scale and rotation.
+// knot) with their heights, curls, and the per-sample deformation, scale and rotation. All
+// trigonometry goes through trig.h, so curves are bit-identical on every machine.
 // The trefoil heights are signed so that hand +1 gives positive crossings in the standard view
 // (tests/test_knots_invariant.cpp checks writhe +3 and the right-handed Jones polynomial).
 #include "io/knots/curves.h"
@@ -8,6 +9,7 @@
 #include <numbers>
 
 #include "engine/error.h"
+#include "io/knots/trig.h"
 
 namespace knotnet::knots {
 
@@ -21,7 +23,8 @@ constexpr double kLipschitz = 0.6;         // deformation field's bound (must st
 Vec3 random_unit(SampleRandom& rng) {
   double z = rng.uniform(-1.0, 1.0), phi = rng.uniform(0.0, 2 * kPi);
   double r = std::sqrt(std::max(0.0, 1 - z * z));
-  return {r * std::cos(phi), r * std::sin(phi), z};
+  SinCos a = sincos_exact(phi);
+  return {r * a.cos, r * a.sin, z};
 }
 
 // Zero first and second derivatives at 0 and 1, so a curl joins its curve smoothly.
@@ -34,49 +37,62 @@ Vec3 base_point(const CurveSpec& s, double t) {
     case CurveKind::CurledCircle: {
       // A star-shaped (polar) curve never crosses itself; the lobes give it about a trefoil's
       // length, so the amount of ink does not tell unknots from trefoils.
-      double r = kCircleRadius * (1 + s.lobe_depth * std::cos(s.lobes * t + s.lobe_phase));
-      return {r * std::cos(t), r * std::sin(t), 0.0};
+      double r = kCircleRadius * (1 + s.lobe_depth * cos_exact(s.lobes * t + s.lobe_phase));
+      SinCos a = sincos_exact(t);
+      return {r * a.cos, r * a.sin, 0.0};
     }
     case CurveKind::SwitchedTrefoil:
     case CurveKind::Trefoil:
     case CurveKind::CurledTrefoil: {
       Vec3 p;
+      SinCos a1 = sincos_exact(t), a2 = sincos_exact(2 * t), a3 = sincos_exact(3 * t);
       if (s.family == 0) {
-        p = {std::sin(t) + s.shape * std::sin(2 * t), std::cos(t) - s.shape * std::cos(2 * t),
-             s.hand * std::sin(3 * t)};
+        p = {a1.sin + s.shape * a2.sin, a1.cos - s.shape * a2.cos, s.hand * a3.sin};
       } else {
-        double r = s.shape + std::cos(3 * t);
-        p = {r * std::cos(2 * t), r * std::sin(2 * t), -s.hand * std::sin(3 * t)};
+        double r = s.shape + a3.cos;
+        p = {r * a2.cos, r * a2.sin, -s.hand * a3.sin};
       }
       // One maximum and one minimum of height: a one-bridge curve, hence an unknot, whose
       // diagram is the trefoil projection with (at least) one crossing switched.
-      if (s.kind == CurveKind::SwitchedTrefoil) p.z = s.lift_amp * std::cos(t - s.lift_phase);
+      if (s.kind == CurveKind::SwitchedTrefoil) p.z = s.lift_amp * cos_exact(t - s.lift_phase);
       return p;
     }
   }
   return {};
 }
 
-// Offset of curl `c` at parameter t (zero outside its window).
-Vec3 curl_offset(const CurveSpec& s, const Curl& c, double t) {
-  double d = std::remainder(t - c.t0, 2 * kPi);  // in (-pi, pi]
-  if (std::abs(d) >= c.half_width) return {};
+// A curl's frame: the direction of its window's chord, the normal toward its side, its radius.
+struct CurlFrame {
+  double tx = 1, ty = 0, nx = 0, ny = 1, radius = 0;
+};
+
+CurlFrame curl_frame(const CurveSpec& s, const Curl& c) {
   Vec3 a = base_point(s, c.t0 - c.half_width), b = base_point(s, c.t0 + c.half_width);
   double tx = b.x - a.x, ty = b.y - a.y;
-  double chord = std::hypot(tx, ty);
-  if (chord < 1e-9) return {};
-  tx /= chord;
-  ty /= chord;
-  double nx = -ty * c.side, ny = tx * c.side;
-  double radius = c.radius_factor * chord;
+  double chord = std::sqrt(tx * tx + ty * ty);
+  CurlFrame f;
+  if (chord < 1e-9) return f;  // radius 0: no curl
+  f.tx = tx / chord;
+  f.ty = ty / chord;
+  f.nx = -f.ty * c.side;
+  f.ny = f.tx * c.side;
+  f.radius = c.radius_factor * chord;
+  return f;
+}
+
+// Offset of curl `c` at parameter t (zero outside its window).
+Vec3 curl_offset(const Curl& c, const CurlFrame& f, double t) {
+  double d = std::remainder(t - c.t0, 2 * kPi);  // in (-pi, pi]
+  if (std::abs(d) >= c.half_width) return {};
   double theta = 2 * kPi * smootherstep((d + c.half_width) / (2 * c.half_width));
-  double along = radius * std::sin(theta), across = radius * (1 - std::cos(theta));
-  return {along * tx + across * nx, along * ty + across * ny, c.lift * radius * std::sin(theta)};
+  SinCos a = sincos_exact(theta);
+  double along = f.radius * a.sin, across = f.radius * (1 - a.cos);
+  return {along * f.tx + across * f.nx, along * f.ty + across * f.ny, c.lift * f.radius * a.sin};
 }
 
 Vec3 deform(const CurveSpec& s, Vec3 p) {
   Vec3 q = p;
-  for (const Wave& w : s.waves) q = q + std::sin(dot(w.wavevector, p) + w.phase) * w.displacement;
+  for (const Wave& w : s.waves) q = q + sin_exact(dot(w.wavevector, p) + w.phase) * w.displacement;
   q = {q.x * s.scale.x, q.y * s.scale.y, q.z * s.scale.z};
   const auto& r = s.rotation;
   return {r[0] * q.x + r[1] * q.y + r[2] * q.z, r[3] * q.x + r[4] * q.y + r[5] * q.z,
@@ -140,12 +156,13 @@ CurveSpec draw_curve_spec(KnotClass cls, CurveKind kind, SampleRandom& rng) {
   // Rotation: tilt by up to kMaxTilt about a random in-plane axis, then spin about z.
   double beta = rng.uniform(0.0, 2 * kPi), alpha = kMaxTilt * std::sqrt(rng.uniform());
   double psi = rng.uniform(0.0, 2 * kPi);
-  double ux = std::cos(beta), uy = std::sin(beta), ca = std::cos(alpha), sa = std::sin(alpha);
+  SinCos b = sincos_exact(beta), a = sincos_exact(alpha), p = sincos_exact(psi);
+  double ux = b.cos, uy = b.sin, ca = a.cos, sa = a.sin;
   // Rodrigues' formula for the axis (ux, uy, 0).
   double tilt[9] = {ca + ux * ux * (1 - ca), ux * uy * (1 - ca), uy * sa,
                     ux * uy * (1 - ca), ca + uy * uy * (1 - ca), -ux * sa,
                     -uy * sa, ux * sa, ca};
-  double cp = std::cos(psi), sp = std::sin(psi);
+  double cp = p.cos, sp = p.sin;
   double spin[9] = {cp, -sp, 0, sp, cp, 0, 0, 0, 1};
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) {
@@ -159,10 +176,13 @@ CurveSpec draw_curve_spec(KnotClass cls, CurveKind kind, SampleRandom& rng) {
 void build_curve(const CurveSpec& spec, int n, std::vector<Vec3>& out) {
   KN_CHECK(n >= 8, "a curve needs at least 8 points, got ", n);
   out.resize(static_cast<size_t>(n));
+  std::array<CurlFrame, 2> frames;
+  for (int c = 0; c < spec.num_curls; ++c) frames[static_cast<size_t>(c)] = curl_frame(spec, spec.curls[static_cast<size_t>(c)]);
   for (int i = 0; i < n; ++i) {
     double t = 2 * kPi * i / n;
     Vec3 p = base_point(spec, t);
-    for (int c = 0; c < spec.num_curls; ++c) p = p + curl_offset(spec, spec.curls[static_cast<size_t>(c)], t);
+    for (int c = 0; c < spec.num_curls; ++c)
+      p = p + curl_offset(spec.curls[static_cast<size_t>(c)], frames[static_cast<size_t>(c)], t);
     out[static_cast<size_t>(i)] = deform(spec, p);
   }
 }
@@ -172,8 +192,9 @@ void build_figure_eight(int n, std::vector<Vec3>& out) {
   out.resize(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     double t = 2 * kPi * i / n;
-    double r = 2 + std::cos(2 * t);
-    out[static_cast<size_t>(i)] = {r * std::cos(3 * t), r * std::sin(3 * t), std::sin(4 * t)};
+    double r = 2 + cos_exact(2 * t);
+    SinCos a = sincos_exact(3 * t);
+    out[static_cast<size_t>(i)] = {r * a.cos, r * a.sin, sin_exact(4 * t)};
   }
 }
 

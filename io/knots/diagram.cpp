@@ -247,7 +247,8 @@ Reject find_crossings(Diagram& d, double half_width, DiagramWorkspace& ws) {
   }
   for (size_t i = 0; i < d.crossings.size(); ++i)
     for (size_t j = i + 1; j < d.crossings.size(); ++j)
-      if (std::hypot(d.crossings[i].x - d.crossings[j].x, d.crossings[i].y - d.crossings[j].y) < 2 * clearance)
+      if (std::sqrt((d.crossings[i].x - d.crossings[j].x) * (d.crossings[i].x - d.crossings[j].x) +
+                    (d.crossings[i].y - d.crossings[j].y) * (d.crossings[i].y - d.crossings[j].y)) < 2 * clearance)
         return Reject::CrowdedCrossings;
 
   // Along the curve, each passage needs room: an under-passage for its gap, an over-passage
