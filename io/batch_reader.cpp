@@ -165,17 +165,25 @@ void BatchReader::fail(std::exception_ptr e) {
   ready_cv_.notify_all();
 }
 
-void BatchReader::load_block(int64_t i, std::vector<uint8_t>& block, BlockScratch& scratch) {
-  data_.read_block(plan_.block_ids[static_cast<size_t>(i)], block.data(), scratch);
+void BatchReader::load_block(int64_t i, std::vector<uint8_t>& block, std::vector<uint8_t*>& dst,
+                             BlockScratch& scratch) {
   const size_t sample = data_.sample_bytes();
   const int64_t b = plan_.batch;
   const auto begin = static_cast<size_t>(plan_.block_begin[static_cast<size_t>(i)]);
   const auto end = static_cast<size_t>(plan_.block_begin[static_cast<size_t>(i) + 1]);
+  dst.clear();
   for (size_t j = begin; j < end; ++j) {
     const int64_t pos = plan_.entry_pos[j];
-    const Slot& s = ring_[static_cast<size_t>((pos / b) % slots_)];
-    std::memcpy(s.images + static_cast<size_t>(pos % b) * sample,
-                block.data() + static_cast<size_t>(plan_.entry_row[j]) * sample, sample);
+    dst.push_back(ring_[static_cast<size_t>((pos / b) % slots_)].images + static_cast<size_t>(pos % b) * sample);
+  }
+  const int64_t id = plan_.block_ids[static_cast<size_t>(i)];
+  if (data_.rows_are_plain()) {
+    // Stored bytes are the pixels: read each row straight into its place in the ring.
+    data_.read_rows(id, &plan_.entry_row[begin], dst.data(), static_cast<int64_t>(end - begin));
+  } else {
+    data_.read_block(id, block.data(), scratch);
+    for (size_t j = begin; j < end; ++j)
+      std::memcpy(dst[j - begin], block.data() + static_cast<size_t>(plan_.entry_row[j]) * sample, sample);
   }
   bool wake = false;
   {
@@ -191,7 +199,8 @@ void BatchReader::load_block(int64_t i, std::vector<uint8_t>& block, BlockScratc
 
 void BatchReader::worker() {
   try {
-    std::vector<uint8_t> block(static_cast<size_t>(data_.block_rows()) * data_.sample_bytes());
+    std::vector<uint8_t> block(data_.rows_are_plain() ? 0 : static_cast<size_t>(data_.block_rows()) * data_.sample_bytes());
+    std::vector<uint8_t*> dst;
     BlockScratch scratch;
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_ && !error_ && next_block_ < plan_.blocks()) {
@@ -199,7 +208,7 @@ void BatchReader::worker() {
       if (assigned_ > plan_.block_need[static_cast<size_t>(i)]) {
         ++next_block_;
         lock.unlock();
-        load_block(i, block, scratch);
+        load_block(i, block, dst, scratch);
         lock.lock();
         continue;
       }

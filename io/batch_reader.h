@@ -1,6 +1,7 @@
 // The background pipeline that turns an ImageDataset and a split into batches: worker threads
 // read blocks in the epoch plan's order (shuffle_plan.h), decode them, and copy each image
-// straight to its place in a ring of batch buffers; the consumer takes finished batches in order.
+// straight to its place in a ring of batch buffers (rows stored as plain bytes are read from the
+// file straight into their places); the consumer takes finished batches in order.
 //
 // Memory is fixed at construction: the ring (two windows of batches plus one, so that one window
 // fills while the previous one is consumed) and one block of scratch per worker, whatever the
@@ -126,7 +127,7 @@ class BatchReader {
   };
 
   void worker();
-  void load_block(int64_t i, std::vector<uint8_t>& block, BlockScratch& scratch);
+  void load_block(int64_t i, std::vector<uint8_t>& block, std::vector<uint8_t*>& dst, BlockScratch& scratch);
   void assign_slot(int64_t k);  // under mu_
   void fail(std::exception_ptr e);
 

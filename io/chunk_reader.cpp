@@ -3,6 +3,7 @@
 // through one scratch chunk and a strided copy.
 #include "io/chunk_reader.h"
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +34,37 @@ void pread_exact(int fd, uint8_t* out, size_t size, uint64_t offset, const std::
   }
 }
 
+void preadv_exact(int fd, uint8_t* const* out, int64_t count, size_t each, uint64_t offset, const std::string& what) {
+  constexpr int64_t kMaxIov = 512;  // well under IOV_MAX
+  struct iovec iov[kMaxIov];
+  for (int64_t first = 0; first < count; first += kMaxIov) {
+    const int64_t n = std::min(kMaxIov, count - first);
+    for (int64_t i = 0; i < n; ++i) iov[i] = {out[first + i], each};
+    size_t want = static_cast<size_t>(n) * each, done = 0;
+    uint64_t at = offset + static_cast<uint64_t>(first) * each;
+    struct iovec* v = iov;
+    int left = static_cast<int>(n);
+    while (done < want) {
+      ssize_t got = ::preadv(fd, v, left, static_cast<off_t>(at + done));
+      if (got < 0 && errno == EINTR) continue;
+      KN_CHECK(got >= 0, "cannot read ", what, ": ", std::strerror(errno));
+      KN_CHECK(got > 0, "cannot read ", what, ": the file ends at byte ", at + done, " (was it truncated?)");
+      done += static_cast<size_t>(got);
+      // Skip the buffers filled, and trim a partly filled one.
+      size_t g = static_cast<size_t>(got);
+      while (left > 0 && g >= v->iov_len) {
+        g -= v->iov_len;
+        ++v;
+        --left;
+      }
+      if (left > 0 && g > 0) {
+        v->iov_base = static_cast<uint8_t*>(v->iov_base) + g;
+        v->iov_len -= g;
+      }
+    }
+  }
+}
+
 void floats_to_bytes(const float* in, uint8_t* out, int64_t n, float scale) {
   for (int64_t i = 0; i < n; ++i) {
     float v = in[i] * scale + 0.5f;
@@ -45,6 +77,37 @@ ChunkReader::ChunkReader(const ChunkIndex& index, int fd, hid_t dataset, PixelFo
     : index_(index), fd_(fd), dataset_(dataset), format_(format), where_(std::move(where)) {
   KN_CHECK(format_.type != PixelType::f32 || index_.element_size == 4, where_, ": float pixels must be 4 bytes");
   KN_CHECK(format_.type != PixelType::u8 || index_.element_size == 1, where_, ": byte pixels must be 1 byte");
+  const bool whole_row_chunks =
+      index_.layout == StorageLayout::chunked && index_.chunks_per_block == 1 &&
+      std::equal(index_.chunk.begin() + 1, index_.chunk.end(), index_.dims.begin() + 1);
+  plain_rows_ = index_.direct && format_.type == PixelType::u8 && index_.filters.empty() &&
+                (index_.layout == StorageLayout::contiguous || whole_row_chunks);
+}
+
+void ChunkReader::read_rows(int64_t b, const int32_t* rows, uint8_t* const* dst, int64_t n) const {
+  KN_CHECK(plain_rows_, "internal error: read_rows on rows that are not stored plainly in ", where_);
+  KN_CHECK(b >= 0 && b < index_.blocks, "block ", b, " out of range for ", where_);
+  const size_t row_bytes = index_.row_bytes();
+  uint64_t base = 0;
+  if (index_.layout == StorageLayout::contiguous) {
+    base = index_.contiguous_address + static_cast<uint64_t>(b * index_.block_rows) * row_bytes;
+  } else {
+    const StoredChunk& c = index_.chunks[static_cast<size_t>(b)];
+    KN_CHECK(c.size == index_.chunk_bytes(), rows_text(b), ": corrupt chunk: it holds ", c.size, " bytes, expected ",
+             index_.chunk_bytes());
+    base = c.address;
+  }
+  try {
+    for (int64_t i = 0; i < n;) {
+      int64_t j = i + 1;  // a run of consecutive rows
+      while (j < n && rows[j] == rows[j - 1] + 1) ++j;
+      KN_CHECK(rows[i] >= 0 && rows[j - 1] < index_.rows_in_block(b), "row ", rows[j - 1], " out of block ", b);
+      preadv_exact(fd_, dst + i, j - i, row_bytes, base + static_cast<uint64_t>(rows[i]) * row_bytes, "rows");
+      i = j;
+    }
+  } catch (const Error& e) {
+    KN_THROW(rows_text(b), ": ", e.what());
+  }
 }
 
 std::string ChunkReader::rows_text(int64_t b) const {

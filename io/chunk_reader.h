@@ -48,6 +48,13 @@ class ChunkReader {
   void read_block(int64_t b, uint8_t* out, BlockScratch& s) const;
   // Block b in the file's element type (rows_in_block(b) * row_bytes() bytes).
   void read_block_raw(int64_t b, uint8_t* out, BlockScratch& s) const;
+  // True when rows are stored as plain bytes, whole and in order (uint8, no filters, contiguous
+  // or chunks spanning whole rows, direct path): then read_rows can put each row straight into
+  // its destination, one copy instead of two.
+  bool rows_are_plain() const { return plain_rows_; }
+  // Rows rows[0..n) of block b (ascending, relative to the block) into dst[0..n), with one
+  // preadv per run of consecutive rows. Only when rows_are_plain().
+  void read_rows(int64_t b, const int32_t* rows, uint8_t* const* dst, int64_t n) const;
   // Bytes of per-thread scratch a worker needs at most (for memory accounting).
   size_t scratch_bytes() const;
 
@@ -61,10 +68,13 @@ class ChunkReader {
   hid_t dataset_;
   PixelFormat format_;
   std::string where_;
+  bool plain_rows_ = false;
 };
 
 // Reads exactly `size` bytes at `offset`; throws naming `what` on a short read or I/O error.
 void pread_exact(int fd, uint8_t* out, size_t size, uint64_t offset, const std::string& what);
+// The same for `count` buffers of `each` bytes, filled in order from `offset` (preadv).
+void preadv_exact(int fd, uint8_t* const* out, int64_t count, size_t each, uint64_t offset, const std::string& what);
 
 // float pixels -> bytes as described at PixelFormat.
 void floats_to_bytes(const float* in, uint8_t* out, int64_t n, float scale);

@@ -18,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/format.h"
 #include "io/h5_check.h"
+#include "io/h5_writer.h"
 
 namespace knotnet {
 
@@ -169,7 +170,7 @@ std::vector<std::string> read_string_attribute(hid_t obj, const char* name) {
 
 // Reads rows [first, first + rows) of a rank-1 or rank-2 dataset as `T` (HDF5 converts).
 template <typename T>
-void read_rows(hid_t dset, hid_t mem_type, const std::vector<int64_t>& dims, int64_t first, int64_t rows, T* out) {
+void read_label_rows(hid_t dset, hid_t mem_type, const std::vector<int64_t>& dims, int64_t first, int64_t rows, T* out) {
   const int rank = static_cast<int>(dims.size());
   hsize_t start[2] = {static_cast<hsize_t>(first), 0};
   hsize_t count[2] = {static_cast<hsize_t>(rows), rank > 1 ? static_cast<hsize_t>(dims[1]) : 1};
@@ -404,7 +405,7 @@ void ImageDataset::open_metadata(const DatasetOptions& options) {
     for (int64_t first = 0; first < info_.n; first += kLabelSlabRows) {
       int64_t rows = std::min(kLabelSlabRows, info_.n - first);
       slab.resize(static_cast<size_t>(rows));
-      read_rows(label, H5T_NATIVE_INT64, ls, first, rows, slab.data());
+      read_label_rows(label, H5T_NATIVE_INT64, ls, first, rows, slab.data());
       for (int64_t i = 0; i < rows; ++i) {
         int64_t v = slab[static_cast<size_t>(i)];
         KN_CHECK(v >= 0, "label ", v, " at row ", first + i, " of ", label_where,
@@ -428,7 +429,7 @@ void ImageDataset::open_metadata(const DatasetOptions& options) {
     for (int64_t first = 0; first < info_.n; first += kLabelSlabRows) {
       int64_t rows = std::min(kLabelSlabRows, info_.n - first);
       slab.resize(static_cast<size_t>(rows * k));
-      read_rows(label, H5T_NATIVE_DOUBLE, ls, first, rows, slab.data());
+      read_label_rows(label, H5T_NATIVE_DOUBLE, ls, first, rows, slab.data());
       for (int64_t i = 0; i < rows; ++i) {
         const double* row = &slab[static_cast<size_t>(i * k)];
         int hot = -1, ones = 0;

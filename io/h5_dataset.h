@@ -3,7 +3,8 @@
 // labels are encoded, whether the file was finished, and where every row lives (chunk_index.h).
 // Every problem is reported as a knotnet::Error that names the file, the dataset and what was
 // expected. Labels are read whole at open (4 bytes per image); pixels are read later, a block at
-// a time, by the batch reader.
+// a time, by the batch reader. Completeness follows io/h5_writer.h: the root attribute
+// knotnet_complete (kCompleteAttribute) must be 1 when present; 0 means an unfinished write.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +18,6 @@
 #include "io/h5_handle.h"
 
 namespace knotnet {
-
-// The root attribute a finished make_knots file carries (1 when complete, 0 while writing).
-inline constexpr const char* kCompleteAttribute = "knotnet_complete";
 
 struct DatasetOptions {
   std::string data_name = "train_data";
@@ -93,6 +91,9 @@ class ImageDataset {
   // Block b's rows as bytes, (rows_in_block(b), H, W, C) into `out`; safe from many threads.
   void read_block(int64_t b, uint8_t* out, BlockScratch& scratch) const { reader_->read_block(b, out, scratch); }
   size_t scratch_bytes() const { return reader_->scratch_bytes(); }
+  // Plain rows go straight from the file to their destinations (see ChunkReader::read_rows).
+  bool rows_are_plain() const { return reader_->rows_are_plain(); }
+  void read_rows(int64_t b, const int32_t* rows, uint8_t* const* dst, int64_t n) const { reader_->read_rows(b, rows, dst, n); }
 
  private:
   void open_metadata(const DatasetOptions& options);

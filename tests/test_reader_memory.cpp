@@ -27,7 +27,7 @@ using namespace knotnet::test;
 namespace {
 
 // A field of /proc/self/status in bytes ("VmRSS", "VmHWM"), or -1.
-int64_t status_bytes(const std::string& field) {
+[[maybe_unused]] int64_t status_bytes(const std::string& field) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line))

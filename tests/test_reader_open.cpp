@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "io/h5_dataset.h"
 #include "io/h5_handle.h"
+#include "io/h5_writer.h"
 #include "tests/support/h5_fixtures.h"
 #include "tests/support/test_support.h"
 
@@ -119,6 +120,31 @@ TEST_F(ReaderOpen, ChunksThatTileRowsAreReassembled) {
   EXPECT_EQ(ds.block_rows(), 50);
   EXPECT_EQ(ds.index().chunks_per_block, 3 * 3 * 2);
   expect_all_rows(ds, spec.seed);
+}
+
+TEST_F(ReaderOpen, PlainRowsAreReadStraightIntoPlace) {
+  for (bool chunked : {true, false}) {
+    ImageFileSpec spec;
+    spec.n = 100;
+    if (chunked) spec.chunk = {40, 8, 8, 3};
+    write_image_file(path(), spec);
+    ImageDataset ds(path());
+    ASSERT_TRUE(ds.rows_are_plain());
+    // Runs and gaps, in the last (partial) block.
+    const std::vector<int32_t> rows = {0, 1, 2, 5, 9, 10, 19};
+    const int64_t b = ds.blocks() - 1, elems = 192;
+    std::vector<std::vector<uint8_t>> out(rows.size(), std::vector<uint8_t>(elems));
+    std::vector<uint8_t*> dst;
+    for (auto& o : out) dst.push_back(o.data());
+    ds.read_rows(b, rows.data(), dst.data(), static_cast<int64_t>(rows.size()));
+    for (size_t i = 0; i < rows.size(); ++i)
+      EXPECT_TRUE(image_is_row(out[i].data(), elems, b * ds.block_rows() + rows[i], spec.seed)) << "row " << rows[i];
+  }
+  ImageFileSpec packed;
+  packed.chunk = {40, 8, 8, 3};
+  packed.deflate = 1;
+  write_image_file(path(), packed);
+  EXPECT_FALSE(ImageDataset(path()).rows_are_plain());
 }
 
 TEST_F(ReaderOpen, FlatRowsInferSquareImages) {
