@@ -52,8 +52,8 @@ TEST(KnotsInvariant, CurlsHaveBracketMinusAToTheThreeWrithe) {
 TEST(KnotsInvariant, StandardPlusTrefoil) {
   GaussCode t = code("O0 U1 O2 U0 O1 U2", {1, 1, 1});
   EXPECT_EQ(writhe(t), 3);
-  // <right-handed trefoil> = -A^5 - A^-3 + A^-7 (Kauffman's value for the left-handed one,
-  // A^7 - A^3 - A^-5, with A -> A^-1).
+  // The skein relation gives V = t + t^3 - t^4 for the right-handed trefoil (writhe 3), so
+  // <D> = (-A^3)^3 V(A^-4) = -A^9 (A^-4 + A^-12 - A^-16) = -A^5 - A^-3 + A^-7.
   EXPECT_EQ(kauffman_bracket(t), (LaurentPolynomial{-7, {1, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, -1}}));
   EXPECT_EQ(jones_polynomial(t), kRightTrefoil) << jones_polynomial(t).str();
   EXPECT_EQ(identify_knot(jones_polynomial(t)), KnotClass::PlusTrefoil);
