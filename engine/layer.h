@@ -5,6 +5,13 @@
 //
 // Contract of backward: it OVERWRITES (never accumulates) the parameter gradients and dx.
 // dx may be empty (the first layer: no gradient is needed for the model's input).
+//
+// Devices: scratch_infos() is what the CPU path needs, and CPU plans come from it alone. A CUDA
+// model asks device_scratch_infos() instead (default: the same list) and, after
+// prepare_device(), device_workspace_bytes(): transient memory a layer needs only inside one
+// of its own kernel calls (split-K partials, reduction partials, cuDNN workspace). The model
+// declares ONE buffer of the largest such need and binds it to every layer (bind_workspace):
+// layers run one after another on one stream, so they can share it.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +58,16 @@ struct ScratchInfo {
   Span span;
 };
 
+// What a layer may decide for the GPU before the plan is drawn up (CUDA models only).
+struct DevicePlan {
+  int64_t batch = 0;                 // the planned (largest) batch
+  size_t cudnn_workspace_limit = 0;  // the most workspace a cuDNN algorithm may ask for
+  // true: a CUDA context exists, so libraries (cuDNN) may be asked for their algorithms and
+  // workspace. false (a plan-only model on a machine without a GPU): reserve upper bounds.
+  bool query_library = false;
+  bool needs_input_grad = true;      // false for the first layer (nobody reads its dx)
+};
+
 class Layer {
  public:
   // `in` is the per-sample input shape: (H, W, C) or (F).
@@ -68,6 +85,15 @@ class Layer {
   virtual std::vector<ParamInfo> param_infos() const { return {}; }
   // Scratch for a batch of `batch` samples, at element type `dtype`.
   virtual std::vector<ScratchInfo> scratch_infos(int64_t batch, DType dtype) const { return {}; }
+  // The CUDA path's scratch (the CPU path's by default). Same spans and binding order as above.
+  virtual std::vector<ScratchInfo> device_scratch_infos(int64_t batch, DType dtype, Device device) const {
+    return scratch_infos(batch, dtype);
+  }
+  // Called once by a CUDA model before planning (conv chooses its cuDNN algorithms here).
+  virtual void prepare_device(const DevicePlan& plan) {}
+  // Bytes of the shared workspace this layer needs on `device` at any batch up to `batch`
+  // (valid after prepare_device). 0: none.
+  virtual size_t device_workspace_bytes(int64_t batch, Device device) const { return 0; }
   virtual bool needs_input_for_backward() const { return false; }
   virtual bool needs_output_for_backward() const { return false; }
   // True when the output is the input under another shape (flatten): no buffer of its own,
@@ -77,6 +103,8 @@ class Layer {
   // params: one view per param_infos() entry, in order. grads: one per entry, empty for
   // non-trainable ones. scratch: one per scratch_infos() entry, in order.
   void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> scratch);
+  // The model's shared workspace (CUDA models; empty on the CPU).
+  void bind_workspace(Tensor workspace) { workspace_ = workspace; }
   const std::vector<Tensor>& params() const { return params_; }
   const std::vector<Tensor>& grads() const { return grads_; }
 
@@ -94,6 +122,7 @@ class Layer {
   std::vector<Tensor> params_;
   std::vector<Tensor> grads_;
   std::vector<Tensor> scratch_;
+  Tensor workspace_;
 
  private:
   void check_batch(const Tensor& t, const Shape& per_sample, const char* what, int64_t n) const;

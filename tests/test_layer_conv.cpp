@@ -73,6 +73,12 @@ TEST(ConvLayer, ShapesParametersAndDescription) {
   auto same = make_layer(spec_line("conv 96 3 same"), Shape{63, 63, 64}, "conv_2");
   EXPECT_EQ(same->output_shape(), (Shape{63, 63, 96}));
   EXPECT_EQ(same->describe(), "conv 96 3 same");
+  // The GPU convolution's choice reads back; 'cudnn' is the default and is not written.
+  EXPECT_EQ(make_layer(spec_line("conv 8 3 valid implicit"), Shape{9, 9, 3}, "c")->describe(), "conv 8 3 valid implicit");
+  EXPECT_EQ(make_layer(spec_line("conv 8 3 same cudnn"), Shape{9, 9, 3}, "c")->describe(), "conv 8 3 same");
+  // The CPU plan does not change with it.
+  EXPECT_EQ(make_layer(spec_line("conv 8 3 valid implicit"), Shape{9, 9, 3}, "c")->scratch_infos(4, DType::f32).size(),
+            3u);
   auto even = make_layer(spec_line("conv 2 4 same"), Shape{5, 6, 3}, "conv_3");
   EXPECT_EQ(even->output_shape(), (Shape{5, 6, 2}));
   // Scratch is one sample's columns, whatever the batch.
@@ -159,7 +165,12 @@ TEST(ConvLayer, CudaTensorsAreRefusedClearly) {
     h.layer().forward(x, y, {});
     FAIL() << "expected an error";
   } catch (const Error& e) {
+#ifdef KNOTNET_HAVE_CUDA
+    // With the backend built, a layer the model never prepared for the GPU refuses to run.
+    EXPECT_THAT(e.what(), HasSubstr("prepare_device was not called"));
+#else
     EXPECT_THAT(e.what(), HasSubstr("CUDA backend is not in this build yet"));
+#endif
     EXPECT_THAT(e.what(), HasSubstr("layer_1"));
   }
 }

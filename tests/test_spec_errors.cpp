@@ -45,6 +45,8 @@ TEST(SpecErrors, EveryBadLineNamesItsLineAndTheProblem) {
       {"conv 64 3.5", kImage, "conv KERNEL must be a positive integer, got '3.5'"},
       {"conv 64 -3", kImage, "conv KERNEL must be a positive integer, got '-3'"},
       {"conv 64 3 full", kImage, "conv padding must be 'valid' or 'same', got 'full' in 'conv 64 3 full'"},
+      {"conv 64 3 valid fast", kImage, "conv takes FILTERS KERNEL [valid|same], got 'conv 64 3 valid fast'"},
+      {"conv 64 3 valid implicit 1", kImage, "an optional 4th word after the padding picks the GPU convolution"},
       {"conv 8 5 valid", Shape{3, 3, 8}, "conv kernel 5 is larger than its input (3, 3, 8) with valid padding"},
       {"conv 8 4", Shape{9, 3, 8}, "conv kernel 4 is larger than its input (9, 3, 8) with valid padding"},
       {"conv 8 3", Shape{128}, "conv 8 3 needs a spatial (H, W, C) input, got (128) (conv cannot follow flatten"},
@@ -91,7 +93,7 @@ TEST(SpecErrors, EveryBadLineNamesItsLineAndTheProblem) {
 }
 
 TEST(SpecErrors, GoodLinesAreAccepted) {
-  for (const char* line : {"conv 64 3", "conv 64 3 valid", "conv 1 1 same", "conv 2 128 same", "batchnorm", "relu",
+  for (const char* line : {"conv 64 3", "conv 64 3 valid", "conv 1 1 same", "conv 2 128 same", "conv 8 3 valid implicit", "conv 8 3 same cudnn", "batchnorm", "relu",
                            "maxpool 2", "flatten", "dropout 0", "dropout 0.999"})
     EXPECT_NO_THROW(make_layer(spec_line(line), kImage, "x")) << line;
   EXPECT_NO_THROW(make_layer(spec_line("dense 1"), Shape{5}, "x"));

@@ -1,11 +1,27 @@
 #include "engine/layers/conv.h"
 
+#include <algorithm>
+
 #include "engine/layers/common.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+#include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/conv_implicit_gemm.h"
+#include "kernels/cuda/reduce.h"
+#endif
 
 namespace knotnet {
 
-ConvLayer::ConvLayer(std::string name, Shape in, int64_t filters, int64_t kernel, bool same)
-    : Layer(std::move(name), in), same_(same) {
+void ConvLayer::CudnnDeleter::operator()(cuda::CudnnConv* p) const {
+#ifdef KNOTNET_HAVE_CUDA
+  delete p;
+#else
+  (void)p;  // never made in a build without CUDA
+#endif
+}
+
+ConvLayer::ConvLayer(std::string name, Shape in, int64_t filters, int64_t kernel, bool same, bool implicit)
+    : Layer(std::move(name), in), same_(same), implicit_(implicit) {
   KN_CHECK(in.rank() == 3, "conv needs an (H, W, C) input, got ", in.str());
   KN_CHECK(filters > 0 && kernel > 0, "conv needs positive filters and kernel size");
   KN_CHECK(same || (kernel <= in[0] && kernel <= in[1]), "conv kernel ", kernel, " is larger than the input ", in.str(),
@@ -14,8 +30,11 @@ ConvLayer::ConvLayer(std::string name, Shape in, int64_t filters, int64_t kernel
   set_output_shape(Shape{geom_.oh, geom_.ow, filters});
 }
 
+ConvLayer::~ConvLayer() = default;
+
 std::string ConvLayer::describe() const {
-  return "conv " + std::to_string(geom_.f) + " " + std::to_string(geom_.k) + (same_ ? " same" : " valid");
+  return "conv " + std::to_string(geom_.f) + " " + std::to_string(geom_.k) + (same_ ? " same" : " valid") +
+         (implicit_ ? " implicit" : "");
 }
 
 std::vector<ParamInfo> ConvLayer::param_infos() const {
@@ -35,8 +54,76 @@ std::vector<ScratchInfo> ConvLayer::scratch_infos(int64_t batch, DType dtype) co
   };
 }
 
+std::vector<ScratchInfo> ConvLayer::device_scratch_infos(int64_t batch, DType dtype, Device device) const {
+  if (device == Device::cpu) return scratch_infos(batch, dtype);
+  return {};  // everything transient goes to the shared workspace
+}
+
+void ConvLayer::prepare_device(const DevicePlan& plan) {
+  const Shape& in = input_shape();
+  dims_ = cuda::ConvDims::make(plan.batch, in[0], in[1], in[2], geom_.k, geom_.f, same_);
+  use_cudnn_ = !implicit_ && dims_.symmetric();
+  cudnn_.reset();
+  planned_workspace_ = 0;
+#ifdef KNOTNET_HAVE_CUDA
+  if (!use_cudnn_) {
+    planned_workspace_ = cuda::conv_igemm_workspace_bytes(dims_);
+    return;
+  }
+  if (!plan.query_library) {
+    // Planning without a GPU: cuDNN cannot be asked, so reserve the most it may be allowed (its
+    // algorithms are chosen under this limit) or the bias sums' need, whichever is larger.
+    const size_t bias = static_cast<size_t>(cuda::column_sums_workspace(plan.batch * dims_.oh * dims_.ow, dims_.f)) *
+                        sizeof(double);
+    planned_workspace_ = std::max(plan.cudnn_workspace_limit, bias);
+    return;
+  }
+  try {
+    cudnn_.reset(new cuda::CudnnConv(CudaContext::get().cudnn(), dims_, cuda::ConvMath::fp32,
+                                     plan.cudnn_workspace_limit, plan.needs_input_grad));
+  } catch (const Error& e) {
+    throw Error("layer '" + name() + "' (" + describe() + "): " + e.what() +
+                    "; write 'implicit' at the end of this conv line to use the hand-written convolution",
+                e.file(), e.line());
+  }
+  planned_workspace_ = cudnn_->workspace_bytes();
+#endif
+}
+
+size_t ConvLayer::device_workspace_bytes(int64_t batch, Device device) const {
+  if (device == Device::cpu) return 0;
+  KN_CHECK(dims_.n == batch, "layer '", name(), "': device_workspace_bytes for batch ", batch,
+           " before prepare_device planned it");
+  return planned_workspace_;
+}
+
+std::string ConvLayer::device_algorithms() const {
+#ifdef KNOTNET_HAVE_CUDA
+  if (cudnn_) return "cuDNN: " + cudnn_->describe();
+#endif
+  if (use_cudnn_) return "cuDNN (not chosen yet: planned without a GPU)";
+  return "implicit GEMM";
+}
+
 void ConvLayer::forward_impl(const Tensor& x, const Tensor& y, const StepContext& ctx) {
-  if (x.device == Device::cuda) throw_no_cuda(*this, "forward");
+  if (x.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+    // x: (N, H, W, C), kernel: (F, K, K, C), bias: (F) -> y: (N, OH, OW, F)
+    const int64_t n = x.shape[0];
+    KN_CHECK(dims_.n >= n && dims_.n > 0, "layer '", name(), "': prepare_device was not called for a batch of ", n);
+    if (use_cudnn_) {
+      KN_CHECK(cudnn_, "layer '", name(), "': cuDNN was not set up (a plan-only model cannot run)");
+      cudnn_->forward(x.as<float>(), params_[0].as<float>(), params_[1].as<float>(), y.as<float>(), n,
+                      workspace_.data, workspace_.empty() ? 0 : workspace_.bytes(), compute_stream());
+    } else {
+      cuda::conv_igemm_forward(x.as<float>(), params_[0].as<float>(), params_[1].as<float>(), y.as<float>(),
+                               dims_.with_batch(n), compute_stream());
+    }
+    return;
+#else
+    throw_no_cuda(*this, "forward");
+#endif
+  }
   dispatch_float(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     cpu::conv_forward(x.as<T>(), params_[0].as<T>(), params_[1].as<T>(), y.as<T>(), x.shape[0], geom_,
@@ -46,7 +133,27 @@ void ConvLayer::forward_impl(const Tensor& x, const Tensor& y, const StepContext
 
 void ConvLayer::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx,
                               const StepContext& ctx) {
-  if (dy.device == Device::cuda) throw_no_cuda(*this, "backward");
+  if (dy.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+    // Overwrites dkernel (F, K, K, C), dbias (F) and dx (N, H, W, C) unless dx is empty.
+    const int64_t n = dy.shape[0];
+    KN_CHECK(dims_.n >= n && dims_.n > 0, "layer '", name(), "': prepare_device was not called for a batch of ", n);
+    float* dxp = dx.empty() ? nullptr : dx.as<float>();
+    const size_t ws_bytes = workspace_.empty() ? 0 : workspace_.bytes();
+    if (use_cudnn_) {
+      KN_CHECK(cudnn_, "layer '", name(), "': cuDNN was not set up (a plan-only model cannot run)");
+      cudnn_->backward(x.as<float>(), params_[0].as<float>(), dy.as<float>(), dxp, grads_[0].as<float>(),
+                       grads_[1].as<float>(), n, workspace_.data, ws_bytes, compute_stream());
+    } else {
+      cuda::conv_igemm_backward(x.as<float>(), params_[0].as<float>(), dy.as<float>(), dxp, grads_[0].as<float>(),
+                                grads_[1].as<float>(), dims_.with_batch(n), workspace_.data, ws_bytes,
+                                compute_stream());
+    }
+    return;
+#else
+    throw_no_cuda(*this, "backward");
+#endif
+  }
   dispatch_float(dy.dtype, [&](auto zero) {
     using T = decltype(zero);
     cpu::conv_backward(x.as<T>(), params_[0].as<T>(), dy.as<T>(), dx.empty() ? nullptr : dx.as<T>(), grads_[0].as<T>(),

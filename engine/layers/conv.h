@@ -1,28 +1,49 @@
-// conv FILTERS K [valid|same]: k x k convolution, stride 1, with bias (engine side of
-// kernels/cpu/conv.h). Parameters: kernel (F, K, K, C) in glorot_uniform with Keras's fans
-// (fan_in = K*K*C, fan_out = K*K*F), bias (F) zeros. Scratch: one im2col column buffer for
-// forward and one for backward, each (OH*OW, K*K*C) whatever the batch, and a (F) double
-// accumulator for the bias gradient.
+// conv FILTERS K [valid|same] [cudnn|implicit]: k x k convolution, stride 1, with bias (engine
+// side of kernels/cpu/conv.h). Parameters: kernel (F, K, K, C) in glorot_uniform with Keras's
+// fans (fan_in = K*K*C, fan_out = K*K*F), bias (F) zeros. CPU scratch: one im2col column
+// buffer for forward and one for backward, each (OH*OW, K*K*C) whatever the batch, and a (F)
+// double accumulator for the bias gradient.
+//
+// On the GPU the optional 4th word picks the convolution: cuDNN (the default; algorithms chosen
+// once in prepare_device under the model's workspace limit, strict fp32) or the hand-written
+// implicit GEMM (kernels/cuda/conv_implicit_gemm.h). An even kernel with 'same' padding always
+// runs on the implicit GEMM (cuDNN's API cannot pad asymmetrically). The CPU ignores the word.
+// GPU scratch: none of its own; cuDNN's workspace, split-K partials and the bias gradient's
+// partial sums live in the model's shared workspace.
 #pragma once
+
+#include <memory>
 
 #include "engine/layer.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cuda/conv_dims.h"
 
 namespace knotnet {
 
+namespace cuda {
+class CudnnConv;
+}
+
 class ConvLayer final : public Layer {
  public:
-  // in: (H, W, C). same: 'same' padding, else 'valid'.
-  ConvLayer(std::string name, Shape in, int64_t filters, int64_t kernel, bool same);
+  // in: (H, W, C). same: 'same' padding, else 'valid'. implicit: the hand-written GPU convolution.
+  ConvLayer(std::string name, Shape in, int64_t filters, int64_t kernel, bool same, bool implicit = false);
+  ~ConvLayer() override;
   const char* kind() const override { return "conv"; }
   std::string describe() const override;
   std::vector<ParamInfo> param_infos() const override;
   std::vector<ScratchInfo> scratch_infos(int64_t batch, DType dtype) const override;
+  std::vector<ScratchInfo> device_scratch_infos(int64_t batch, DType dtype, Device device) const override;
+  void prepare_device(const DevicePlan& plan) override;
+  size_t device_workspace_bytes(int64_t batch, Device device) const override;
   bool needs_input_for_backward() const override { return true; }
 
   int64_t filters() const { return geom_.f; }
   int64_t kernel() const { return geom_.k; }
   bool same() const { return same_; }
+  bool implicit() const { return implicit_; }
+  // After prepare_device: "cuDNN: fwd algo ..." or "implicit GEMM".
+  std::string device_algorithms() const;
 
  protected:
   void forward_impl(const Tensor& x, const Tensor& y, const StepContext& ctx) override;
@@ -30,8 +51,18 @@ class ConvLayer final : public Layer {
                      const StepContext& ctx) override;
 
  private:
+  struct CudnnDeleter {
+    void operator()(cuda::CudnnConv* p) const;
+  };
+
   cpu::ConvGeometry geom_;
   bool same_;
+  bool implicit_;
+  // GPU state, set by prepare_device.
+  cuda::ConvDims dims_;                              // at the planned batch
+  bool use_cudnn_ = false;
+  std::unique_ptr<cuda::CudnnConv, CudnnDeleter> cudnn_;  // null: implicit GEMM, or plan only
+  size_t planned_workspace_ = 0;
 };
 
 }  // namespace knotnet

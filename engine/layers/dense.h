@@ -15,6 +15,8 @@ class DenseLayer final : public Layer {
   std::string describe() const override { return "dense " + std::to_string(units_); }
   std::vector<ParamInfo> param_infos() const override;
   std::vector<ScratchInfo> scratch_infos(int64_t batch, DType dtype) const override;
+  std::vector<ScratchInfo> device_scratch_infos(int64_t batch, DType dtype, Device device) const override;
+  size_t device_workspace_bytes(int64_t batch, Device device) const override;
   bool needs_input_for_backward() const override { return true; }
   int64_t units() const { return units_; }
 

@@ -4,9 +4,14 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/device_copy.h"
 #include "engine/layers/common.h"
 #include "engine/rng.h"
 #include "kernels/cpu/dropout.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+#include "kernels/cuda/dropout.h"
+#endif
 
 namespace knotnet {
 
@@ -23,7 +28,18 @@ std::string DropoutLayer::describe() const {
 
 void DropoutLayer::forward_impl(const Tensor& x, const Tensor& y, const StepContext& ctx) {
   if (ctx.mode == Mode::infer && x.data == y.data) return;
-  if (x.device == Device::cuda) throw_no_cuda(*this, "forward");
+  if (x.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+    if (ctx.mode == Mode::infer)
+      copy_tensor_async(x, y);
+    else
+      cuda::dropout_forward(x.as<float>(), y.as<float>(), x.numel(), rate_, ctx.seed, stream(ctx.step),
+                            compute_stream());
+    return;
+#else
+    throw_no_cuda(*this, "forward");
+#endif
+  }
   if (ctx.mode == Mode::infer) {
     std::memcpy(y.data, x.data, x.bytes());
     return;
@@ -37,7 +53,18 @@ void DropoutLayer::forward_impl(const Tensor& x, const Tensor& y, const StepCont
 void DropoutLayer::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx,
                                  const StepContext& ctx) {
   if (dx.empty()) return;
-  if (dy.device == Device::cuda) throw_no_cuda(*this, "backward");
+  if (dy.device == Device::cuda) {
+#ifdef KNOTNET_HAVE_CUDA
+    if (ctx.mode == Mode::infer)
+      copy_tensor_async(dy, dx);
+    else
+      cuda::dropout_backward(dy.as<float>(), dx.as<float>(), dy.numel(), rate_, ctx.seed, stream(ctx.step),
+                             compute_stream());
+    return;
+#else
+    throw_no_cuda(*this, "backward");
+#endif
+  }
   if (ctx.mode == Mode::infer) {
     if (dx.data != dy.data) std::memcpy(dx.data, dy.data, dy.bytes());
     return;

@@ -47,12 +47,15 @@ void no_args(const LayerSpec& spec) {
 }
 
 std::unique_ptr<Layer> make_conv(const LayerSpec& spec, const Shape& in, const std::string& name) {
-  KN_SPEC_CHECK(spec.args.size() == 2 || spec.args.size() == 3, spec, "conv takes FILTERS KERNEL [valid|same], got '",
-                spec.text(), "'");
+  // An optional 4th word picks the GPU convolution (engine/layers/conv.h); padding comes first.
+  const bool algo_ok = spec.args.size() < 4 || spec.args[3] == "cudnn" || spec.args[3] == "implicit";
+  KN_SPEC_CHECK(spec.args.size() >= 2 && spec.args.size() <= 4 && algo_ok, spec,
+                "conv takes FILTERS KERNEL [valid|same], got '", spec.text(),
+                "' (an optional 4th word after the padding picks the GPU convolution: cudnn or implicit)");
   const int64_t filters = positive_arg(spec, 0, "FILTERS");
   const int64_t kernel = positive_arg(spec, 1, "KERNEL");
   bool same = false;
-  if (spec.args.size() == 3) {
+  if (spec.args.size() >= 3) {
     KN_SPEC_CHECK(spec.args[2] == "valid" || spec.args[2] == "same", spec,
                   "conv padding must be 'valid' or 'same', got '", spec.args[2], "' in '", spec.text(), "'");
     same = spec.args[2] == "same";
@@ -61,7 +64,8 @@ std::unique_ptr<Layer> make_conv(const LayerSpec& spec, const Shape& in, const s
                 " (conv cannot follow flatten or dense)");
   KN_SPEC_CHECK(same || (kernel <= in[0] && kernel <= in[1]), spec, "conv kernel ", kernel,
                 " is larger than its input ", in.str(), " with valid padding; use a smaller kernel or 'same'");
-  return std::make_unique<ConvLayer>(name, in, filters, kernel, same);
+  const bool implicit = spec.args.size() == 4 && spec.args[3] == "implicit";
+  return std::make_unique<ConvLayer>(name, in, filters, kernel, same, implicit);
 }
 
 std::unique_ptr<Layer> make_maxpool(const LayerSpec& spec, const Shape& in, const std::string& name) {
