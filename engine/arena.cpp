@@ -27,6 +27,9 @@ Arena::Arena(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 #ifdef KNOTNET_HAVE_CUDA
     KN_CUDA_CHECK(cudaMalloc(&base_, bytes));
     KN_CUDA_CHECK(cudaMemset(base_, 0xFF, bytes));
+    // The poison is written on the legacy default stream, which the engine's non-blocking
+    // streams do not wait for: finish it here, once, before anything else writes the arena.
+    KN_CUDA_CHECK(cudaDeviceSynchronize());
 #else
     KN_THROW("this build of knotnet has no CUDA backend; use --device cpu");
 #endif

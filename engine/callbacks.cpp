@@ -3,21 +3,24 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/device_copy.h"
+
 namespace knotnet {
 
 double monitored(const EpochLog& log) { return log.has_validation ? log.val_loss : log.loss; }
 
 namespace {
+// Host copies of the model's buffers, which may live on the GPU (engine/device_copy.h).
 std::vector<char> host_copy(const Tensor& t) {
   if (t.empty()) return {};
-  KN_CHECK(t.device == Device::cpu, "restoring best weights of a CUDA model needs the CUDA backend");
-  const char* p = static_cast<const char*>(t.data);
-  return std::vector<char>(p, p + t.bytes());
+  std::vector<char> out(t.bytes());
+  copy_to_host(t, out.data());
+  return out;
 }
 void copy_back(const std::vector<char>& from, const Tensor& to) {
   if (to.empty()) return;
   KN_CHECK(from.size() == to.bytes(), "saved weights do not match the model");
-  std::memcpy(to.data, from.data(), from.size());
+  copy_from_host(from.data(), to);
 }
 }  // namespace
 

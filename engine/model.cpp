@@ -1,13 +1,20 @@
 #include "engine/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <sstream>
 
+#include "engine/cuda_context.h"
+#include "engine/device_copy.h"
 #include "engine/rng.h"
 #include "kernels/cpu/convert.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+#include "kernels/cuda/convert.h"
+#endif
 
 namespace knotnet {
 
@@ -18,6 +25,7 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
            dtype_name(options_.dtype));
   KN_CHECK(options_.device == Device::cpu || options_.dtype == DType::f32, "the CUDA backend computes in f32 only");
   build_layers();
+  if (on_device()) prepare_device_layers();
   optimizer_ = make_optimizer(options_.optimizer);
   declare_buffers();
   plan_.finalize();
@@ -28,6 +36,20 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
 }
 
 Model::~Model() = default;
+
+// Layers choose their GPU algorithms before planning. A model that will allocate asks cuDNN
+// (it needs a GPU anyway); a plan-only one does not, so that `plan --device cuda` works without
+// a GPU and its totals depend only on the batch (an upper bound on the allocating model's).
+void Model::prepare_device_layers() {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    DevicePlan dp;
+    dp.batch = options_.batch;
+    dp.cudnn_workspace_limit = options_.cudnn_workspace_limit;
+    dp.query_library = options_.allocate;
+    dp.needs_input_grad = i > 0;
+    layers_[i]->prepare_device(dp);
+  }
+}
 
 void Model::build_layers() {
   Shape shape = input_;
@@ -115,7 +137,7 @@ void Model::declare_buffers() {
   // Per-layer scratch.
   scratch_ids_.resize(L);
   for (int i = 0; i < L; ++i) {
-    for (const ScratchInfo& s : layers_[i]->scratch_infos(B, dt)) {
+    for (const ScratchInfo& s : layers_[i]->device_scratch_infos(B, dt, options_.device)) {
       Lifetime life = s.span == Span::forward    ? Lifetime::at(fwd_step(i))
                       : s.span == Span::backward ? Lifetime::at(bwd_step(i))
                                                  : Lifetime{fwd_step(i), bwd_step(i)};
@@ -123,6 +145,20 @@ void Model::declare_buffers() {
       scratch_ids_[i].push_back(plan_.declare(layers_[i]->name() + "." + s.name, role, s.shape, s.dtype, life));
     }
   }
+  if (!on_device()) return;
+
+  // GPU only. One workspace shared by every layer, as large as the largest need; it lives
+  // through every forward and backward step (the optimizer needs none).
+  size_t ws = 0;
+  for (const auto& layer : layers_) ws = std::max(ws, layer->device_workspace_bytes(B, options_.device));
+  if (ws > 0)
+    workspace_id_ = plan_.declare("workspace", Role::workspace, Shape{static_cast<int64_t>(ws)}, DType::u8,
+                                  {fwd_step(0), bwd_step(0)});
+  // The host's batch lands here before the device converts it (uint8 -> float, index -> one-hot).
+  input_u8_id_ = plan_.declare("input_u8", Role::input, input_.with_batch(B), DType::u8, Lifetime::at(0));
+  labels_id_ = plan_.declare("labels", Role::input, Shape{B}, DType::i32, Lifetime::at(0));
+  // Loss sum and correct count, read back by the host at the end of each step.
+  loss_sums_id_ = plan_.declare("loss_sums", Role::output, Shape{2}, DType::f64, Lifetime::always());
 }
 
 void Model::bind_views() {
@@ -157,36 +193,52 @@ void Model::bind_views() {
   input_view_ = arena_.view(plan_, input_id_);
   targets_view_ = arena_.view(plan_, targets_id_);
   probs_view_ = arena_.view(plan_, probs_id_);
+  if (!on_device()) return;
+  if (workspace_id_ >= 0) workspace_view_ = arena_.view(plan_, workspace_id_);
+  for (auto& layer : layers_) layer->bind_workspace(workspace_view_);
+  input_u8_view_ = arena_.view(plan_, input_u8_id_);
+  labels_view_ = arena_.view(plan_, labels_id_);
+  loss_sums_view_ = arena_.view(plan_, loss_sums_id_);
 }
 
 Tensor Model::flat_statistics() const { return stats_id_ >= 0 ? arena_.view(plan_, stats_id_) : Tensor(); }
+
+namespace {
+
+// Writes parameter p's initial values into t (host memory). stream: the parameter's own random
+// stream, (layer index << 16) | parameter index.
+void init_param(const ParamInfo& p, const Tensor& t, uint64_t seed, uint64_t stream, const std::string& layer) {
+  dispatch_float(t.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* v = t.as<T>();
+    const int64_t n = t.numel();
+    if (p.init == Init::glorot_uniform) {
+      KN_CHECK(p.fan_in + p.fan_out > 0, "layer '", layer, "' ", p.name, " has no fan-in/out");
+      double limit = std::sqrt(6.0 / static_cast<double>(p.fan_in + p.fan_out));
+      for (int64_t k = 0; k < n; ++k)
+        v[k] = static_cast<T>((2.0 * random_uniform_double(seed, stream, k) - 1.0) * limit);
+    } else {
+      T fill = p.init == Init::ones ? T(1) : T(0);
+      for (int64_t k = 0; k < n; ++k) v[k] = fill;
+    }
+  });
+}
+
+}  // namespace
 
 // Keras's initialisers: glorot_uniform kernels, zero biases and betas, unit gammas, running
 // mean 0 and variance 1. Each parameter draws from its own counter-based stream, so a value
 // depends only on the seed, the layer, the parameter and the element.
 void Model::initialise() {
-  KN_CHECK(options_.device == Device::cpu, "initialising parameters on ", device_name(options_.device),
-           " needs the CUDA backend, which is not in this build yet");
+  if (on_device()) {
+    initialise_device();
+    return;
+  }
   for (size_t li = 0; li < layers_.size(); ++li) {
     auto infos = layers_[li]->param_infos();
     for (size_t pi = 0; pi < infos.size(); ++pi) {
-      const ParamInfo& p = infos[pi];
-      const Tensor& t = layers_[li]->params()[pi];
       uint64_t stream = (static_cast<uint64_t>(li) << 16) | pi;
-      dispatch_float(t.dtype, [&](auto zero) {
-        using T = decltype(zero);
-        T* v = t.as<T>();
-        const int64_t n = t.numel();
-        if (p.init == Init::glorot_uniform) {
-          KN_CHECK(p.fan_in + p.fan_out > 0, "layer '", layers_[li]->name(), "' ", p.name, " has no fan-in/out");
-          double limit = std::sqrt(6.0 / static_cast<double>(p.fan_in + p.fan_out));
-          for (int64_t k = 0; k < n; ++k)
-            v[k] = static_cast<T>((2.0 * random_uniform_double(options_.seed, stream, k) - 1.0) * limit);
-        } else {
-          T fill = p.init == Init::ones ? T(1) : T(0);
-          for (int64_t k = 0; k < n; ++k) v[k] = fill;
-        }
-      });
+      init_param(infos[pi], layers_[li]->params()[pi], options_.seed, stream, layers_[li]->name());
     }
   }
   // Gradients start at zero so that a model that never ran backward has defined gradients.
@@ -194,13 +246,40 @@ void Model::initialise() {
   optimizer_->init_state(optimizer_state());
 }
 
+// The GPU model starts from the CPU's exact values: they are computed on the host into copies
+// of the flat buffers (same layout, same offsets) and copied over.
+void Model::initialise_device() {
+  const Tensor flat_p = flat_parameters(), flat_s = flat_statistics();
+  std::vector<char> host_p(flat_p.bytes()), host_s(flat_s.empty() ? 0 : flat_s.bytes());
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    auto infos = layers_[li]->param_infos();
+    for (size_t pi = 0; pi < infos.size(); ++pi) {
+      const Tensor& dev = layers_[li]->params()[pi];
+      const Tensor& flat = infos[pi].trainable ? flat_p : flat_s;
+      char* host = infos[pi].trainable ? host_p.data() : host_s.data();
+      const auto offset = static_cast<const char*>(dev.data) - static_cast<const char*>(flat.data);
+      const Tensor twin(host + offset, dev.shape, dev.dtype, Device::cpu);
+      uint64_t stream = (static_cast<uint64_t>(li) << 16) | pi;
+      init_param(infos[pi], twin, options_.seed, stream, layers_[li]->name());
+    }
+  }
+  copy_from_host_async(host_p.data(), flat_p);
+  if (!flat_s.empty()) copy_from_host_async(host_s.data(), flat_s);
+  zero_fill_async(flat_gradients());
+  optimizer_->init_state(optimizer_state());
+  wait_compute(options_.device);  // host_p and host_s go out of scope
+}
+
 void Model::load_batch(const Tensor& x, const Tensor& labels, int64_t n) {
   KN_CHECK(arena_.base(), "this model was built to plan only (ModelOptions::allocate = false)");
   KN_CHECK(x.device == Device::cpu && labels.device == Device::cpu, "batches are given in host memory");
-  KN_CHECK(options_.device == Device::cpu, "the CUDA backend is not in this build yet; use --device cpu");
   KN_CHECK(n > 0 && n <= options_.batch, "a batch of ", n, " samples does not fit the planned batch size ",
            options_.batch);
   KN_CHECK(x.shape == input_.with_batch(n), "images should be ", input_.with_batch(n).str(), ", got ", x.shape.str());
+  if (on_device()) {
+    load_batch_device(x, labels, n);
+    return;
+  }
   Tensor in = input_view_.first(n);
   dispatch_float(options_.dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -220,6 +299,44 @@ void Model::load_batch(const Tensor& x, const Tensor& labels, int64_t n) {
   });
 }
 
+// The host's images into the input buffer: uint8 through the staging buffer and the device's
+// conversion (the same float operation as the CPU's), f32 as is. Enqueued on the compute stream.
+void Model::load_images_device(const Tensor& x, int64_t n) {
+#ifdef KNOTNET_HAVE_CUDA
+  Tensor in = input_view_.first(n);  // (n, H, W, C) f32
+  if (x.dtype == DType::u8) {
+    Tensor staged = input_u8_view_.first(n);  // (n, H, W, C) u8
+    copy_from_host_async(x.data, staged);
+    cuda::u8_to_unit(staged.as<uint8_t>(), in.as<float>(), x.numel(), CudaContext::get().compute());
+  } else {
+    copy_from_host_async(x.as<float>(), in);
+  }
+#else
+  KN_THROW("this build of knotnet has no CUDA backend; use --device cpu");
+#endif
+}
+
+void Model::load_batch_device(const Tensor& x, const Tensor& labels, int64_t n) {
+#ifdef KNOTNET_HAVE_CUDA
+  load_images_device(x, n);
+  Tensor tg = targets_view_.first(n);  // (n, K) f32
+  if (labels.dtype == DType::i32) {
+    KN_CHECK(labels.shape == Shape{n}, "labels should be (", n, ") class indices, got ", labels.shape.str());
+    const int32_t* idx = labels.as<int32_t>();
+    for (int64_t i = 0; i < n; ++i)
+      KN_CHECK(idx[i] >= 0 && idx[i] < classes(), "a label is outside the model's classes [0, ", classes(), ")");
+    Tensor staged = labels_view_.first(n);  // (n) i32
+    copy_from_host_async(idx, staged);
+    cuda::indices_to_onehot(staged.as<int32_t>(), tg.as<float>(), n, classes(), nullptr, CudaContext::get().compute());
+  } else {
+    KN_CHECK(labels.shape == tg.shape, "targets should be ", tg.shape.str(), ", got ", labels.shape.str());
+    copy_from_host_async(labels.as<float>(), tg);
+  }
+#else
+  KN_THROW("this build of knotnet has no CUDA backend; use --device cpu");
+#endif
+}
+
 void Model::run_forward(int64_t n, const StepContext& ctx) {
   const size_t L = layers_.size();
   for (size_t i = 0; i < L; ++i) {
@@ -229,13 +346,29 @@ void Model::run_forward(int64_t n, const StepContext& ctx) {
   loss_->forward(acts_[L - 1].first(n), probs_view_.first(n));
 }
 
-LossResult Model::forward_backward(const Tensor& x, const Tensor& labels) {
+LossResult Model::compute_loss(int64_t n, const Tensor& dlogits) {
+  if (!on_device()) return loss_->loss(probs_view_.first(n), targets_view_.first(n), dlogits);
+  loss_->loss_async(probs_view_.first(n), targets_view_.first(n), dlogits, loss_sums_view_);
+  LossResult pending;
+  pending.count = n;
+  return pending;
+}
+
+// The step's one wait on the GPU: the loss sums come back to the host.
+LossResult Model::finish_step(const LossResult& pending) {
+  if (!on_device()) return pending;
+  double sums[2] = {0, 0};
+  copy_to_host(loss_sums_view_, sums);
+  return SoftmaxCrossEntropy::result_from_sums(sums, pending.count);
+}
+
+LossResult Model::run_forward_backward(const Tensor& x, const Tensor& labels) {
   const int64_t n = x.shape.rank() ? x.shape[0] : 0;
   load_batch(x, labels, n);
   StepContext ctx{Mode::train, options_.seed, static_cast<uint64_t>(step_)};
   run_forward(n, ctx);
   const size_t L = layers_.size();
-  LossResult r = loss_->loss(probs_view_.first(n), targets_view_.first(n), act_grads_[L - 1].first(n));
+  LossResult r = compute_loss(n, act_grads_[L - 1].first(n));
   for (size_t i = L; i-- > 0;) {
     Tensor in = i == 0 ? input_view_.first(n) : acts_[i - 1].first(n);
     Tensor dx = i == 0 ? Tensor() : act_grads_[i - 1].first(n);
@@ -244,22 +377,26 @@ LossResult Model::forward_backward(const Tensor& x, const Tensor& labels) {
   return r;
 }
 
+LossResult Model::forward_backward(const Tensor& x, const Tensor& labels) {
+  return finish_step(run_forward_backward(x, labels));
+}
+
 void Model::apply_update() {
   ++step_;
   optimizer_->step(flat_parameters(), flat_gradients(), optimizer_state(), step_);
 }
 
 LossResult Model::train_on_batch(const Tensor& x, const Tensor& labels) {
-  LossResult r = forward_backward(x, labels);
-  apply_update();
-  return r;
+  LossResult r = run_forward_backward(x, labels);
+  apply_update();  // on the GPU enqueued before the wait for the loss
+  return finish_step(r);
 }
 
 LossResult Model::evaluate_on_batch(const Tensor& x, const Tensor& labels) {
   const int64_t n = x.shape.rank() ? x.shape[0] : 0;
   load_batch(x, labels, n);
   run_forward(n, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
-  return loss_->loss(probs_view_.first(n), targets_view_.first(n), Tensor());
+  return finish_step(compute_loss(n, Tensor()));
 }
 
 void Model::predict_on_batch(const Tensor& x, const Tensor& probs) {
@@ -269,6 +406,15 @@ void Model::predict_on_batch(const Tensor& x, const Tensor& probs) {
            options_.batch);
   KN_CHECK(probs.shape == Shape({n, classes()}) && probs.dtype == options_.dtype, "probabilities should be ",
            dtype_name(options_.dtype), Shape({n, classes()}).str(), ", got ", probs.describe());
+  if (on_device()) {
+    KN_CHECK(x.device == Device::cpu && probs.device == Device::cpu, "images and probabilities are in host memory");
+    KN_CHECK(x.shape == input_.with_batch(n), "images should be ", input_.with_batch(n).str(), ", got ",
+             x.shape.str());
+    load_images_device(x, n);  // inference reads no targets
+    run_forward(n, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
+    copy_to_host(probs_view_.first(n), probs.data);  // waits on the compute stream
+    return;
+  }
   // Targets are unused by inference; fill them with class 0 so the batch loads.
   dispatch_float(options_.dtype, [&](auto zero) {
     using T = decltype(zero);

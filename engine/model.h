@@ -3,6 +3,15 @@
 // statistics, activations and their gradients, per-layer scratch, inputs) is declared to one
 // MemoryPlan with its lifetime, the plan is finalized and one Arena backs it. After that,
 // nothing allocates: train_on_batch and evaluate_on_batch only run kernels on planned views.
+//
+// On the GPU (ModelOptions::device = cuda) the plan also holds the uint8 image and i32 label
+// staging buffers the host copies a batch into, ONE workspace shared by every layer (sized to
+// the largest need: cuDNN, split-K, reduction partials; its lifetime covers every forward and
+// backward step), and 2 doubles for the loss sums. A step enqueues everything on the compute
+// stream and waits once, at its end, for the loss sums (predict_on_batch: for the
+// probabilities). Parameters are initialised on the host, exactly as on the CPU, and copied over.
+// flat_parameters() and the other views are device memory then: read them through
+// engine/device_copy.h.
 #pragma once
 
 #include <memory>
@@ -26,6 +35,9 @@ struct ModelOptions {
   OptimizerConfig optimizer;
   // false: plan only (summary and plan are valid, nothing is allocated, no step may run).
   bool allocate = true;
+  // CUDA: the most workspace a cuDNN convolution algorithm may ask for. A plan-only CUDA model
+  // (allocate = false) cannot ask cuDNN, and reserves this much for it (an upper bound).
+  size_t cudnn_workspace_limit = size_t(64) << 20;
 };
 
 class Model {
@@ -85,8 +97,18 @@ class Model {
   void declare_buffers();
   void bind_views();
   void initialise();
+  void prepare_device_layers();
+  void initialise_device();
   void load_batch(const Tensor& x, const Tensor& labels, int64_t n);
+  void load_batch_device(const Tensor& x, const Tensor& labels, int64_t n);
+  void load_images_device(const Tensor& x, int64_t n);
   void run_forward(int64_t n, const StepContext& ctx);
+  // Forward, loss and backward of one batch; on the GPU only enqueued (the result's count is
+  // set, the rest comes from finish_step).
+  LossResult run_forward_backward(const Tensor& x, const Tensor& labels);
+  LossResult compute_loss(int64_t n, const Tensor& dlogits);
+  LossResult finish_step(const LossResult& pending);
+  bool on_device() const { return options_.device == Device::cuda; }
   int fwd_step(int i) const { return i; }
   int bwd_step(int i) const { return 2 * static_cast<int>(layers_.size() + 1) - 1 - i; }
 
@@ -110,6 +132,10 @@ class Model {
   // Views bound once after planning, full batch.
   std::vector<Tensor> acts_, act_grads_, state_views_;
   Tensor input_view_, targets_view_, probs_view_;
+  // CUDA only: staging for the host's uint8 images and i32 labels, the shared workspace, and
+  // the loss sums (loss sum, correct count).
+  MemoryPlan::Id input_u8_id_ = -1, labels_id_ = -1, workspace_id_ = -1, loss_sums_id_ = -1;
+  Tensor input_u8_view_, labels_view_, workspace_view_, loss_sums_view_;
 };
 
 }  // namespace knotnet

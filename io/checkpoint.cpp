@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "engine/device_copy.h"
 #include "io/h5_check.h"
 
 namespace knotnet {
@@ -115,9 +116,9 @@ double read_double_attr(hid_t obj, const char* name, const std::string& path) {
 
 // Host copy of a tensor (the model may live on the GPU; on the CPU this is a plain copy).
 std::vector<char> to_host(const Tensor& t) {
-  KN_CHECK(t.device == Device::cpu, "checkpoints of CUDA models need the CUDA backend, not in this build yet");
-  const char* p = static_cast<const char*>(t.data);
-  return std::vector<char>(p, p + t.bytes());
+  std::vector<char> out(t.bytes());
+  copy_to_host(t, out.data());
+  return out;
 }
 
 void write_tensor(hid_t parent, const std::string& name, const Tensor& t) {
@@ -142,8 +143,13 @@ void read_tensor(hid_t parent, const std::string& name, const Tensor& t, const s
   bool same = rank == t.shape.rank();
   for (int d = 0; same && d < rank; ++d) same = static_cast<int64_t>(dims[static_cast<size_t>(d)]) == t.shape[d];
   KN_CHECK(same, "checkpoint ", path, ": tensor '", label, "' does not have the model's shape ", t.shape.str());
-  KN_CHECK(t.device == Device::cpu, "loading into CUDA models needs the CUDA backend, not in this build yet");
-  KN_H5_CHECK(H5Dread(ds, native_type(t.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data));
+  if (t.device == Device::cpu) {
+    KN_H5_CHECK(H5Dread(ds, native_type(t.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data));
+    return;
+  }
+  std::vector<char> host(t.bytes());  // a GPU model's buffer: read on the host, then copy over
+  KN_H5_CHECK(H5Dread(ds, native_type(t.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()));
+  copy_from_host(host.data(), t);
 }
 
 nlohmann::json optimizer_json(const OptimizerConfig& c) {
