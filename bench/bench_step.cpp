@@ -1,0 +1,108 @@
+// knotnet's whole training step on the GPU: train_on_batch (upload of the uint8 batch,
+// conversion, forward, loss, backward, Adagrad update, the read-back of the loss) for the seed
+// model at 128x128x3, batch 50, 128 and 256, strict fp32, cuDNN and implicit-GEMM convolutions.
+// Same model and optimizer as bench/torch_step.py, whose figures scripts/gpu-check prints beside
+// these. Non-obvious choice: the batch is uploaded from pinned host memory inside the timed
+// step (PyTorch's baseline keeps its data on the GPU; pinned uint8 is ~6 MB at batch 128, a
+// ~0.1 ms copy at 55 GB/s), so the figure is what `fit` would see with a pinned reader.
+// Timing: CUDA events on the compute stream around each step (manual time). Counters:
+// images_per_s, arena_MiB (the memory plan: every buffer knotnet holds) and device_used_MiB
+// (cudaMemGetInfo after the first step: arena, CUDA context and cuDNN handle).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "engine/cuda_context.h"
+#include "engine/model.h"
+#include "io/toy_data.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+#include "engine/cuda_check.h"
+
+namespace {
+
+using namespace knotnet;
+
+// The seed spec with every conv line ending in `algo` ("" keeps cuDNN).
+ModelSpec seed_with(const std::string& algo) {
+  const ModelSpec base = load_spec("seed");
+  std::string text = "input 128 128 3\n";
+  for (const LayerSpec& l : base.layers) text += l.text() + (l.kind == "conv" && !algo.empty() ? " " + algo : "") + "\n";
+  return parse_spec(text, "seed");
+}
+
+// Pinned host memory for the batch (the benchmark's own; the engine never allocates it).
+struct Pinned {
+  void* p = nullptr;
+  explicit Pinned(size_t bytes) { KN_CUDA_CHECK(cudaMallocHost(&p, bytes)); }
+  ~Pinned() { cudaFreeHost(p); }
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
+};
+
+void step(benchmark::State& state, const char* algo) {
+  const int64_t batch = state.range(0);
+  ModelOptions opt;
+  opt.batch = batch;
+  opt.device = Device::cuda;
+  opt.optimizer.name = "adagrad";
+  opt.optimizer.lr = 0.01;
+  Model model(seed_with(algo), opt);
+  const ToyBatch b = make_toy_batch(0, batch, 128, 128, 1);
+  Pinned images(b.images.size()), labels(b.labels.size() * sizeof(int32_t));
+  std::memcpy(images.p, b.images.data(), b.images.size());
+  std::memcpy(labels.p, b.labels.data(), b.labels.size() * sizeof(int32_t));
+  const Tensor x(images.p, Shape{batch, 128, 128, 3}, DType::u8), y(labels.p, Shape{batch}, DType::i32);
+
+  cudaStream_t stream = CudaContext::get().compute();
+  for (int i = 0; i < 3; ++i) model.train_on_batch(x, y);  // warm-up: cuDNN, caches, clocks
+  size_t free_b = 0, total_b = 0;
+  KN_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  cudaEvent_t start, stop;
+  KN_CUDA_CHECK(cudaEventCreate(&start));
+  KN_CUDA_CHECK(cudaEventCreate(&stop));
+  for (auto _ : state) {
+    KN_CUDA_CHECK(cudaEventRecord(start, stream));
+    benchmark::DoNotOptimize(model.train_on_batch(x, y).loss);  // ends with a wait on the stream
+    KN_CUDA_CHECK(cudaEventRecord(stop, stream));
+    KN_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    KN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms / 1e3);
+  }
+  KN_CUDA_CHECK(cudaEventDestroy(start));
+  KN_CUDA_CHECK(cudaEventDestroy(stop));
+  state.counters["images_per_s"] =
+      benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["arena_MiB"] = double(model.plan().total_bytes()) / (1 << 20);
+  state.counters["device_used_MiB"] = double(total_b - free_b) / (1 << 20);
+  state.counters["batch"] = double(batch);
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(step, seed_fp32_cudnn, "")
+    ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(step, seed_fp32_implicit, "implicit")
+    ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (!cuda_device_present()) {
+    std::puts("bench_step: no CUDA device visible; nothing to measure");
+    return 0;
+  }
+  std::printf("device: %s\n", CudaContext::get().device_name().c_str());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+#else
+int main() {
+  std::puts("bench_step: this build has no CUDA backend (configure with -DKNOTNET_CUDA=ON)");
+  return 0;
+}
+#endif

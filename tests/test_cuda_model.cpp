@@ -1,0 +1,162 @@
+// The whole model on the GPU against the CPU from the same start: the seed model (at 32x32x3,
+// batch 4, and a partial batch of 3) with cuDNN and with the implicit-GEMM convolution, then a
+// few hundred steps of the tiny model on toy data. Skips without a GPU.
+//
+// Tolerances (relative, elements near zero held to a fraction of the tensor's scale, as in
+// tests/support/cuda_testing.h):
+//   - initial parameters and statistics: exact (both are computed on the host);
+//   - loss: 1e-4; probabilities: 1e-4;
+//   - every gradient: 2e-3 with a floor of 1e-2 of the tensor's scale (a gradient is the end
+//     of a chain of float reductions done in different orders on the two devices);
+//   - parameters after one SGD update (lr 0.01): 1e-5; BN running statistics: 1e-4;
+//   - tiny on toy data, 300 Adam steps: every 50 steps the two losses agree to 0.05 + 10%, and
+//     the final parameters to 5e-2 of each tensor's scale (training amplifies rounding).
+// None of these bounds has been run on a GPU yet; docs/cuda_backend.md lists the check as owed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/device_copy.h"
+#include "engine/model.h"
+#include "io/toy_data.h"
+#include "tests/support/cuda_testing.h"
+
+namespace knotnet {
+namespace {
+
+// The seed spec with every conv line ending in `algo` ("" keeps cuDNN, the default).
+ModelSpec seed_with(const std::string& algo) {
+  const ModelSpec base = load_spec("seed");
+  std::ostringstream os;
+  os << "input " << base.input[0] << " " << base.input[1] << " " << base.input[2] << "\n";
+  for (const LayerSpec& l : base.layers) os << l.text() << (l.kind == "conv" && !algo.empty() ? " " + algo : "") << "\n";
+  return parse_spec(os.str(), "seed with " + (algo.empty() ? std::string("cudnn") : algo));
+}
+
+std::vector<float> host(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  copy_to_host(t, v.data());
+  return v;
+}
+
+std::unique_ptr<Model> make(const ModelSpec& spec, Device device, int64_t batch, const std::string& optimizer,
+                            Shape input) {
+  ModelOptions opt;
+  opt.batch = batch;
+  opt.device = device;
+  opt.seed = 11;
+  opt.optimizer.name = optimizer;
+  if (optimizer == "sgd") opt.optimizer.lr = 0.01;
+  return std::make_unique<Model>(spec, opt, input);
+}
+
+struct Batch {
+  ToyBatch b;
+  Tensor images, labels;
+  Batch(int64_t first, int64_t n, int64_t size) : b(make_toy_batch(first, n, size, size, 5)) {
+    images = Tensor(b.images.data(), Shape{n, size, size, 3}, DType::u8);
+    labels = Tensor(b.labels.data(), Shape{n}, DType::i32);
+  }
+};
+
+void expect_same_start(const Model& cpu, const Model& gpu) {
+  test::expect_equal(host(gpu.flat_parameters()), host(cpu.flat_parameters()), "initial parameters");
+  test::expect_equal(host(gpu.flat_statistics()), host(cpu.flat_statistics()), "initial statistics");
+}
+
+void seed_step_matches(const std::string& algo) {
+  const Shape input{32, 32, 3};
+  const ModelSpec spec = seed_with(algo);
+  auto cpu = make(spec, Device::cpu, 4, "sgd", input);
+  auto gpu = make(spec, Device::cuda, 4, "sgd", input);
+  expect_same_start(*cpu, *gpu);
+  for (int64_t n : {4, 3}) {  // the planned batch, then a partial one
+    SCOPED_TRACE("batch " + std::to_string(n) + ", conv " + (algo.empty() ? "cudnn" : algo));
+    Batch b(100 * n, n, 32);
+    const LossResult rc = cpu->forward_backward(b.images, b.labels);
+    const LossResult rg = gpu->forward_backward(b.images, b.labels);
+    EXPECT_EQ(rg.count, rc.count);
+    EXPECT_NEAR(rg.loss, rc.loss, 1e-4 * std::max(1.0, std::fabs(rc.loss)));
+    EXPECT_EQ(rg.correct, rc.correct);
+    test::expect_close(host(gpu->probabilities().first(n)), host(cpu->probabilities().first(n)), 1e-4,
+                       "probabilities");
+    const auto pc = cpu->parameters(), pg = gpu->parameters();
+    ASSERT_EQ(pc.size(), pg.size());
+    for (size_t i = 0; i < pc.size(); ++i)
+      if (pc[i].trainable)
+        test::expect_close(host(pg[i].grad), host(pc[i].grad), 2e-3, pc[i].layer + "/" + pc[i].name + " gradient");
+    test::expect_close(host(gpu->flat_statistics()), host(cpu->flat_statistics()), 1e-4, "BN running statistics");
+    cpu->apply_update();
+    gpu->apply_update();
+    test::expect_close(host(gpu->flat_parameters()), host(cpu->flat_parameters()), 1e-5, "parameters after SGD");
+  }
+}
+
+TEST(CudaModel, SeedStepMatchesCpuWithCudnn) {
+  KN_REQUIRE_GPU();
+  seed_step_matches("");
+}
+
+TEST(CudaModel, SeedStepMatchesCpuWithImplicitGemm) {
+  KN_REQUIRE_GPU();
+  seed_step_matches("implicit");
+}
+
+TEST(CudaModel, EvaluateAndPredictMatchCpu) {
+  KN_REQUIRE_GPU();
+  const Shape input{32, 32, 3};
+  auto cpu = make(load_spec("seed"), Device::cpu, 4, "adam", input);
+  auto gpu = make(load_spec("seed"), Device::cuda, 4, "adam", input);
+  Batch b(7, 4, 32);
+  const LossResult ec = cpu->evaluate_on_batch(b.images, b.labels);
+  const LossResult eg = gpu->evaluate_on_batch(b.images, b.labels);
+  EXPECT_NEAR(eg.loss, ec.loss, 1e-4 * std::max(1.0, std::fabs(ec.loss)));
+  EXPECT_EQ(eg.correct, ec.correct);
+  std::vector<float> probs_c(12), probs_g(12);
+  cpu->predict_on_batch(b.images, Tensor(probs_c.data(), Shape{4, 3}, DType::f32));
+  gpu->predict_on_batch(b.images, Tensor(probs_g.data(), Shape{4, 3}, DType::f32));
+  test::expect_close(probs_g, probs_c, 1e-4, "predicted probabilities");
+}
+
+TEST(CudaModel, TrainingStepAllocatesNoArena) {
+  KN_REQUIRE_GPU();
+  auto gpu = make(load_spec("tiny"), Device::cuda, 8, "adam", Shape{});
+  Batch b(0, 8, 16);
+  gpu->train_on_batch(b.images, b.labels);  // warm up
+  const long before = Arena::allocation_count();
+  for (int i = 0; i < 3; ++i) gpu->train_on_batch(b.images, b.labels);
+  EXPECT_EQ(Arena::allocation_count(), before);
+  EXPECT_EQ(gpu->step_count(), 4);
+}
+
+TEST(CudaModel, TinyTrainsCloseToCpuOnToyData) {
+  KN_REQUIRE_GPU();
+  if (test::small_run()) GTEST_SKIP() << "300 training steps skipped under KNOTNET_GPU_SMALL";
+  constexpr int64_t kBatch = 16;
+  auto cpu = make(load_spec("tiny"), Device::cpu, kBatch, "adam", Shape{});
+  auto gpu = make(load_spec("tiny"), Device::cuda, kBatch, "adam", Shape{});
+  expect_same_start(*cpu, *gpu);
+  double last_gpu_loss = 0;
+  for (int step = 0; step < 300; ++step) {
+    Batch b(step * kBatch, kBatch, 16);
+    const LossResult rc = cpu->train_on_batch(b.images, b.labels);
+    const LossResult rg = gpu->train_on_batch(b.images, b.labels);
+    last_gpu_loss = rg.loss;
+    if (step % 50 == 0 || step == 299) {
+      EXPECT_NEAR(rg.loss, rc.loss, 0.05 + 0.1 * std::fabs(rc.loss)) << "step " << step;
+    }
+  }
+  EXPECT_LT(last_gpu_loss, 1.0) << "the GPU model did not learn the toy problem";
+  const auto pc = cpu->parameters(), pg = gpu->parameters();
+  for (size_t i = 0; i < pc.size(); ++i)
+    test::expect_close(host(pg[i].value), host(pc[i].value), 5e-2, pc[i].layer + "/" + pc[i].name + " after 300 steps",
+                       1.0);
+}
+
+}  // namespace
+}  // namespace knotnet
