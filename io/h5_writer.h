@@ -23,7 +23,6 @@
 #include <filesystem>
 #include <hdf5.h>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 

@@ -27,7 +27,7 @@ Plan make_plan(const Options& o) {
            " and ", knots::kMaxImageSize, " pixels, got ", o.size);
   p.size = o.size;
   p.seed = o.seed;
-  KN_CHECK(o.threads >= 0, "--threads must be 0 (all cores) or a positive count, got ", o.threads);
+  KN_CHECK(o.threads >= 0 && o.threads <= 1024, "--threads must be 0 (all cores) or a count up to 1024, got ", o.threads);
   p.threads = o.threads > 0 ? o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   KN_CHECK(o.order == "sorted" || o.order == "shuffled", "--order must be sorted or shuffled, got ", o.order);
   p.shuffled = o.order == "shuffled";

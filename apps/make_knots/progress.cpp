@@ -21,9 +21,12 @@ std::string clock_text(double seconds) {
 }
 }  // namespace
 
-Progress::Progress(int64_t total, bool force_off)
-    : total_(total), enabled_(!force_off && ::isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()),
-      last_draw_(start_) {}
+Progress::Progress(int64_t total)
+    : total_(total), enabled_(::isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+
+Progress::~Progress() {
+  if (drawn_ && !finished_) std::fputc('\n', stderr);
+}
 
 double Progress::seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -39,6 +42,7 @@ void Progress::update(int64_t done) {
 }
 
 void Progress::finish() {
+  finished_ = true;
   if (!enabled_) return;
   draw(last_done_);
   std::fputc('\n', stderr);
@@ -51,6 +55,7 @@ void Progress::draw(int64_t done) {
   int filled = static_cast<int>(frac * kWidth);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(kWidth, '.');
+  drawn_ = true;
   double secs = seconds();
   double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
   std::string eta = rate > 0 ? clock_text(static_cast<double>(total_ - done) / rate) : "?";

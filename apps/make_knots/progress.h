@@ -9,8 +9,12 @@ namespace knotnet::make_knots {
 
 class Progress {
  public:
-  // `total` images; enabled when stderr is a terminal unless `force_off`.
-  explicit Progress(int64_t total, bool force_off = false);
+  // `total` images; enabled when stderr is a terminal.
+  explicit Progress(int64_t total);
+  // Ends the line if the bar was drawn and finish() was not reached (an error follows).
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
   // `done` images so far; redraws at most five times a second.
   void update(int64_t done);
   // Draws the final state and ends the line.
@@ -24,6 +28,7 @@ class Progress {
   bool enabled_;
   std::chrono::steady_clock::time_point start_, last_draw_;
   int64_t last_done_ = 0;
+  bool drawn_ = false, finished_ = false;
 };
 
 }  // namespace knotnet::make_knots
