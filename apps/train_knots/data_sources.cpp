@@ -6,8 +6,8 @@ void add_data_options(CLI::App& sub, DataFlags& f, bool required) {
   auto* data = sub.add_option("--data", f.path, "HDF5 file with the images and labels");
   if (required) data->required();
   sub.add_option("--image-shape", f.image_shape, "H,W,C for files that store flat images without saying");
-  sub.add_option("--data-dataset", f.data_dataset, "name of the images dataset")->capture_default_str();
-  sub.add_option("--label-dataset", f.label_dataset, "name of the labels dataset")->capture_default_str();
+  sub.add_option("--data-name", f.data_dataset, "dataset holding the images")->capture_default_str();
+  sub.add_option("--label-name", f.label_dataset, "dataset holding the labels")->capture_default_str();
 }
 
 DatasetOptions dataset_options(const DataFlags& f) {
