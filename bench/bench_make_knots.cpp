@@ -90,10 +90,15 @@ void BM_RenderBlock(benchmark::State& state) {
   std::vector<uint8_t> labels(rows), images(static_cast<size_t>(rows) * size * size * 3);
   for (int i = 0; i < rows; ++i) labels[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 3);
   RenderPool pool(threads);
-  uint64_t first = 0;
+  BlockRequest r;
+  r.seed = 1;
+  r.labels = labels.data();
+  r.count = rows;
+  r.size = size;
+  r.images = images.data();
   for (auto _ : state) {
-    pool.render({1, first, labels.data(), rows, size, images.data(), nullptr});
-    first += rows;
+    pool.render(r);
+    r.first_index += rows;
   }
   state.SetItemsProcessed(state.iterations() * rows);
 }

@@ -427,6 +427,21 @@ void H5AppendWriter::append_rows(const std::string& name, const void* data, int6
   d.spec.rows += count;
 }
 
+void H5AppendWriter::append_chunk(const std::string& name, const void* bytes, size_t size, uint32_t filter_mask) {
+  KN_CHECK(!committed_, "cannot append to ", path_.string(), " after commit");
+  auto it = datasets_.find(name);
+  KN_CHECK(it != datasets_.end(), "the writer of ", path_.string(), " has no dataset ", name);
+  Open& d = it->second;
+  KN_CHECK(d.spec.rows % d.spec.chunk_rows == 0, "a whole chunk can only be appended at a chunk boundary; ", d.spec.name,
+           " has ", d.spec.rows, " rows in chunks of ", d.spec.chunk_rows);
+  std::vector<hsize_t> total = dims_of(d.spec, d.spec.rows + d.spec.chunk_rows);
+  KN_H5_CHECK(H5Dset_extent(d.id, total.data()));
+  std::vector<hsize_t> offset(total.size(), 0);
+  offset[0] = static_cast<hsize_t>(d.spec.rows);
+  KN_H5_CHECK(H5Dwrite_chunk(d.id, H5P_DEFAULT, filter_mask, offset.data(), size, bytes));
+  d.spec.rows += d.spec.chunk_rows;
+}
+
 void H5AppendWriter::set_int_attribute(const std::string& name, int64_t value) {
   write_attribute(file_, name, H5T_STD_I64LE, {}, &value);
 }

@@ -101,7 +101,13 @@ class H5AppendWriter {
   int64_t rows(const std::string& name) const { return dataset(name).rows; }
 
   // Appends `count` rows (count * row_elements elements of the dataset's type) to `name`.
+  // HDF5 runs the dataset's filters (deflate) on this thread.
   void append_rows(const std::string& name, const void* data, int64_t count);
+  // Appends one whole chunk (chunk_rows rows) whose stored bytes the caller has already
+  // produced: the zlib stream of the rows for a deflated dataset (filter_mask 0), or the raw
+  // rows with filter_mask 1 (deflate skipped for this chunk). The dataset must end on a chunk
+  // boundary. This is how compression runs on many threads: HDF5 only stores the bytes.
+  void append_chunk(const std::string& name, const void* bytes, size_t size, uint32_t filter_mask);
 
   // Root attributes (replaced when they exist).
   void set_int_attribute(const std::string& name, int64_t value);

@@ -26,7 +26,14 @@ std::vector<uint8_t> mixed_labels(int n) {
 std::vector<uint8_t> render_block_with(int threads, uint64_t seed, uint64_t first, const std::vector<uint8_t>& labels, int size) {
   std::vector<uint8_t> images(labels.size() * static_cast<size_t>(size * size * 3), 0xAB);
   RenderPool pool(threads);
-  pool.render({seed, first, labels.data(), static_cast<int64_t>(labels.size()), size, images.data(), nullptr});
+  BlockRequest r;
+  r.seed = seed;
+  r.first_index = first;
+  r.labels = labels.data();
+  r.count = static_cast<int64_t>(labels.size());
+  r.size = size;
+  r.images = images.data();
+  pool.render(r);
   return images;
 }
 

@@ -180,6 +180,23 @@ TEST(MakeKnots, SeedLayoutHasFlatImagesAndOneHotLabels) {
   EXPECT_EQ(read_u8(dir / "s.h5", "/train_data"), read_u8(dir / "n.h5", "/train_data"));
 }
 
+TEST(MakeKnots, DeflatedFileHoldsTheSameImages) {
+  // Whole chunks are compressed on the render threads, partial ones by HDF5: 300 rows in
+  // chunks of 8 end inside a chunk, and the append starts inside it (row 300 = 37 * 8 + 4).
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(make_knots("--out " + q(dir / "z.h5") + " --per-class 100 --size 32 --chunk 8 --deflate 3 --threads 3", &out), 0) << out;
+  ASSERT_EQ(make_knots("--out " + q(dir / "z.h5") + " --per-class 5 --append --order shuffled", &out), 0) << out;
+  ASSERT_EQ(make_knots("--out " + q(dir / "p.h5") + " --per-class 100 --size 32 --chunk 8", &out), 0) << out;
+  ASSERT_EQ(make_knots("--out " + q(dir / "p.h5") + " --per-class 5 --append --order shuffled", &out), 0) << out;
+  H5FileView v(dir / "z.h5");
+  EXPECT_EQ(v.dataset("/train_data").deflate, 3);
+  EXPECT_EQ(v.dataset("/train_data").rows, 315);
+  EXPECT_EQ(read_u8(dir / "z.h5", "/train_data"), read_u8(dir / "p.h5", "/train_data"));
+  EXPECT_EQ(read_u8(dir / "z.h5", "/train_label"), read_u8(dir / "p.h5", "/train_label"));
+  EXPECT_LT(fs::file_size(dir / "z.h5"), fs::file_size(dir / "p.h5"));
+}
+
 bool have_h5py() { return test::run_command("/usr/bin/python3 -c 'import h5py'") == 0; }
 
 TEST(MakeKnots, H5pyReadsBothLayouts) {

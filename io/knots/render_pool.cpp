@@ -3,6 +3,8 @@
 // nothing once the first samples have sized the buffers.
 #include "io/knots/render_pool.h"
 
+#include <algorithm>
+
 #include "engine/error.h"
 
 namespace knotnet::knots {
@@ -26,11 +28,13 @@ RenderPool::~RenderPool() {
 void RenderPool::start(const BlockRequest& request) {
   KN_CHECK(request.count >= 0 && (request.count == 0 || (request.labels && request.images)),
            "a render block needs labels and an image buffer for its ", request.count, " rows");
+  KN_CHECK(request.group_rows >= 1 && request.first_group_rows >= 0, "render groups need at least one row, got ",
+           request.group_rows);
   {
     std::unique_lock lock(mutex_);
     KN_CHECK(!busy_, "RenderPool::start called while a block is still in flight");
     request_ = request;
-    next_row_.store(0);
+    next_group_.store(0);
     active_ = static_cast<int>(workers_.size());
     busy_ = true;
     error_ = nullptr;
@@ -61,17 +65,24 @@ void RenderPool::work() {
     const BlockRequest r = request_;
     lock.unlock();
     const size_t image_bytes = static_cast<size_t>(r.size) * static_cast<size_t>(r.size) * 3;
+    const int64_t first = r.first_group_rows > 0 ? r.first_group_rows : r.group_rows;
     std::exception_ptr failure;
     try {
-      for (int64_t row = next_row_.fetch_add(1); row < r.count; row = next_row_.fetch_add(1)) {
-        const size_t j = static_cast<size_t>(row);
-        SampleInfo info = render_sample(r.seed, r.first_index + j, class_from_label(r.labels[j]), r.size,
-                                        r.images + j * image_bytes, ws);
-        if (r.infos) r.infos[j] = info;
+      for (int64_t g = next_group_.fetch_add(1);; g = next_group_.fetch_add(1)) {
+        const int64_t begin = g == 0 ? 0 : first + (g - 1) * r.group_rows;
+        if (begin >= r.count) break;
+        const int64_t end = std::min(r.count, g == 0 ? first : begin + r.group_rows);
+        for (int64_t row = begin; row < end; ++row) {
+          const size_t j = static_cast<size_t>(row);
+          SampleInfo info = render_sample(r.seed, r.first_index + j, class_from_label(r.labels[j]), r.size,
+                                          r.images + j * image_bytes, ws);
+          if (r.infos) r.infos[j] = info;
+        }
+        if (r.after_group) r.after_group(begin, end);
       }
     } catch (...) {
       failure = std::current_exception();
-      next_row_.store(r.count);  // the others stop early
+      next_group_.store(r.count + 1);  // the others stop early
     }
     lock.lock();
     if (failure && !error_) error_ = failure;
