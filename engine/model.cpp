@@ -270,14 +270,18 @@ void Model::initialise_device() {
   wait_compute(options_.device);  // host_p and host_s go out of scope
 }
 
-void Model::load_batch(const Tensor& x, const Tensor& labels, int64_t n) {
+void Model::check_images(const Tensor& x, int64_t n) const {
   KN_CHECK(arena_.base(), "this model was built to plan only (ModelOptions::allocate = false)");
-  KN_CHECK(x.device == Device::cpu && labels.device == Device::cpu, "batches are given in host memory");
+  KN_CHECK(x.device == Device::cpu, "batches are given in host memory");
   KN_CHECK(n > 0 && n <= options_.batch, "a batch of ", n, " samples does not fit the planned batch size ",
            options_.batch);
   KN_CHECK(x.shape == input_.with_batch(n), "images should be ", input_.with_batch(n).str(), ", got ", x.shape.str());
+}
+
+// Images into the input buffer: uint8 scaled by 1/255, the model's element type as is.
+void Model::load_images(const Tensor& x, int64_t n) {
   if (on_device()) {
-    load_batch_device(x, labels, n);
+    load_images_device(x, n);
     return;
   }
   Tensor in = input_view_.first(n);
@@ -287,6 +291,19 @@ void Model::load_batch(const Tensor& x, const Tensor& labels, int64_t n) {
       cpu::u8_to_unit(x.as<uint8_t>(), in.as<T>(), x.numel());
     else
       std::memcpy(in.as<T>(), x.as<T>(), in.bytes());
+  });
+}
+
+void Model::load_batch(const Tensor& x, const Tensor& labels, int64_t n) {
+  check_images(x, n);
+  KN_CHECK(labels.device == Device::cpu, "labels are given in host memory");
+  load_images(x, n);
+  if (on_device()) {
+    load_labels_device(labels, n);
+    return;
+  }
+  dispatch_float(options_.dtype, [&](auto zero) {
+    using T = decltype(zero);
     Tensor tg = targets_view_.first(n);
     if (labels.dtype == DType::i32) {
       KN_CHECK(labels.shape == Shape{n}, "labels should be (", n, ") class indices, got ", labels.shape.str());
@@ -316,9 +333,8 @@ void Model::load_images_device(const Tensor& x, int64_t n) {
 #endif
 }
 
-void Model::load_batch_device(const Tensor& x, const Tensor& labels, int64_t n) {
+void Model::load_labels_device(const Tensor& labels, int64_t n) {
 #ifdef KNOTNET_HAVE_CUDA
-  load_images_device(x, n);
   Tensor tg = targets_view_.first(n);  // (n, K) f32
   if (labels.dtype == DType::i32) {
     KN_CHECK(labels.shape == Shape{n}, "labels should be (", n, ") class indices, got ", labels.shape.str());
@@ -401,37 +417,13 @@ LossResult Model::evaluate_on_batch(const Tensor& x, const Tensor& labels) {
 
 void Model::predict_on_batch(const Tensor& x, const Tensor& probs) {
   const int64_t n = x.shape.rank() ? x.shape[0] : 0;
-  KN_CHECK(arena_.base(), "this model was built to plan only (ModelOptions::allocate = false)");
-  KN_CHECK(n > 0 && n <= options_.batch, "a batch of ", n, " samples does not fit the planned batch size ",
-           options_.batch);
-  KN_CHECK(probs.shape == Shape({n, classes()}) && probs.dtype == options_.dtype, "probabilities should be ",
-           dtype_name(options_.dtype), Shape({n, classes()}).str(), ", got ", probs.describe());
-  if (on_device()) {
-    KN_CHECK(x.device == Device::cpu && probs.device == Device::cpu, "images and probabilities are in host memory");
-    KN_CHECK(x.shape == input_.with_batch(n), "images should be ", input_.with_batch(n).str(), ", got ",
-             x.shape.str());
-    load_images_device(x, n);  // inference reads no targets
-    run_forward(n, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
-    copy_to_host(probs_view_.first(n), probs.data);  // waits on the compute stream
-    return;
-  }
-  // Targets are unused by inference; fill them with class 0 so the batch loads.
-  dispatch_float(options_.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    Tensor tg = targets_view_.first(n);
-    for (int64_t i = 0; i < tg.numel(); ++i) tg.as<T>()[i] = T(0);
-  });
-  Tensor in = input_view_.first(n);
-  KN_CHECK(x.shape == input_.with_batch(n), "images should be ", input_.with_batch(n).str(), ", got ", x.shape.str());
-  dispatch_float(options_.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    if (x.dtype == DType::u8)
-      cpu::u8_to_unit(x.as<uint8_t>(), in.as<T>(), x.numel());
-    else
-      std::memcpy(in.as<T>(), x.as<T>(), in.bytes());
-  });
+  check_images(x, n);
+  KN_CHECK(probs.device == Device::cpu && probs.shape == Shape({n, classes()}) && probs.dtype == options_.dtype,
+           "probabilities should be host ", dtype_name(options_.dtype), Shape({n, classes()}).str(), ", got ",
+           probs.describe());
+  load_images(x, n);  // inference reads no targets
   run_forward(n, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
-  std::memcpy(probs.data, probs_view_.data, probs.bytes());
+  copy_to_host(probs_view_.first(n), probs.data);  // on the GPU: waits on the compute stream
 }
 
 std::vector<Model::Param> Model::parameters() const {

@@ -99,8 +99,10 @@ class Model {
   void initialise();
   void prepare_device_layers();
   void initialise_device();
+  void check_images(const Tensor& x, int64_t n) const;
+  void load_images(const Tensor& x, int64_t n);
   void load_batch(const Tensor& x, const Tensor& labels, int64_t n);
-  void load_batch_device(const Tensor& x, const Tensor& labels, int64_t n);
+  void load_labels_device(const Tensor& labels, int64_t n);
   void load_images_device(const Tensor& x, int64_t n);
   void run_forward(int64_t n, const StepContext& ctx);
   // Forward, loss and backward of one batch; on the GPU only enqueued (the result's count is
