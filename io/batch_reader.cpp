@@ -31,6 +31,7 @@ ReaderLayout plan_reader_layout(const ImageDataset& data, const std::vector<int6
   // A window never needs to exceed the split.
   const int64_t whole = std::max<int64_t>(b, (static_cast<int64_t>(rows.size()) + b - 1) / b * b);
   const int64_t wanted = std::min(l.mixing_window_samples, whole);
+  l.mixing_window_samples = wanted;
   int64_t window = std::min(options.window_samples > 0 ? options.window_samples : wanted, whole);
 
   unsigned hw = std::thread::hardware_concurrency();

@@ -79,7 +79,7 @@ struct ReaderOptions {
 // inspect, and the first thing the reader's constructor does).
 struct ReaderLayout {
   int64_t window_samples = 0;         // M actually used
-  int64_t mixing_window_samples = 0;  // M the file needs for random-like mixing
+  int64_t mixing_window_samples = 0;  // M the file needs for random-like mixing (at most the split)
   int slots = 0;                      // batch buffers in the ring
   int threads = 0;
   size_t ring_bytes = 0;              // images and labels of all slots

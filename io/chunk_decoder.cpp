@@ -40,6 +40,7 @@ void inflate_exact(const uint8_t* in, size_t in_size, uint8_t* out, size_t out_s
 }  // namespace
 
 void shuffle_bytes(const uint8_t* in, uint8_t* out, size_t size, size_t element_size) {
+  if (size == 0) return;
   if (element_size <= 1 || size < element_size) {
     std::memcpy(out, in, size);
     return;
@@ -51,6 +52,7 @@ void shuffle_bytes(const uint8_t* in, uint8_t* out, size_t size, size_t element_
 }
 
 void unshuffle_bytes(const uint8_t* in, uint8_t* out, size_t size, size_t element_size) {
+  if (size == 0) return;
   if (element_size <= 1 || size < element_size) {
     std::memcpy(out, in, size);
     return;
