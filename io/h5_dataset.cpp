@@ -394,6 +394,9 @@ void ImageDataset::open_metadata(const DatasetOptions& options) {
     KN_CHECK(lcls == H5T_INTEGER, label_where, " holds ", info_.label_dtype, " values of shape ", shape_text(ls),
              "; expected integer class indices (N,) or one-hot rows (N, K)");
   if (one_hot) KN_CHECK(ls[1] <= kMaxClasses, label_where, " has ", ls[1], " columns; too many classes");
+  if (one_hot && options.classes > 0)
+    KN_CHECK(ls[1] == options.classes, label_where, " holds one-hot rows of ", ls[1], " classes; expected ",
+             options.classes);
 
   info_.class_names = read_string_attribute(label, "class_names");
   if (info_.class_names.empty()) info_.class_names = read_string_attribute(file, "class_names");
@@ -417,10 +420,18 @@ void ImageDataset::open_metadata(const DatasetOptions& options) {
       }
     }
     info_.classes = static_cast<int>(max_label + 1);
+    if (options.classes > 0) {
+      for (size_t r = 0; r < labels_.size(); ++r)
+        KN_CHECK(labels_[r] < options.classes, "label ", labels_[r], " at row ", r, " of ", label_where,
+                 " is out of range: expected class indices 0..", options.classes - 1);
+      info_.classes = options.classes;
+    }
     if (!info_.class_names.empty()) {
       KN_CHECK(max_label < static_cast<int64_t>(info_.class_names.size()), "label ", max_label, " in ", label_where,
                " is out of range: the file names ", info_.class_names.size(), " classes (0..",
                info_.class_names.size() - 1, ")");
+      KN_CHECK(options.classes <= 0 || options.classes == static_cast<int>(info_.class_names.size()), label_where,
+               ": the file names ", info_.class_names.size(), " classes, but ", options.classes, " were expected");
       info_.classes = static_cast<int>(info_.class_names.size());
     }
   } else {

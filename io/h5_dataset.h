@@ -25,6 +25,8 @@ struct DatasetOptions {
   // (H, W, C) of one image; rank 0 means: from the dataset's shape, its image_shape attribute,
   // or inferred for a flat (N, F) dataset whose images are square with 3 or 1 channels.
   Shape image_shape;
+  // The number of classes the labels must fit (e.g. the model's outputs); 0: from the file.
+  int classes = 0;
 };
 
 enum class LabelFormat : uint8_t { indices, one_hot };

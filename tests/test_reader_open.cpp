@@ -346,6 +346,26 @@ TEST_F(ReaderOpen, LabelBeyondTheNamedClasses) {
   EXPECT_MENTIONS(msg, "names 3 classes");
 }
 
+TEST_F(ReaderOpen, LabelsBeyondTheExpectedClasses) {
+  ImageFileSpec spec;
+  spec.n = 40;
+  spec.classes = 4;  // labels 0..3
+  write_image_file(path(), spec);
+  DatasetOptions opt;
+  opt.classes = 3;
+  std::string msg = error_of([&] { ImageDataset ds(path(), opt); });
+  EXPECT_MENTIONS(msg, "label 3 at row 30 of /train_label in " + path());
+  EXPECT_MENTIONS(msg, "expected class indices 0..2");
+  opt.classes = 5;  // more classes than the file uses is fine
+  EXPECT_EQ(ImageDataset(path(), opt).classes(), 5);
+
+  spec.labels = LabelKind::onehot_f32;
+  write_image_file(path(), spec);
+  opt.classes = 3;
+  msg = error_of([&] { ImageDataset ds(path(), opt); });
+  EXPECT_MENTIONS(msg, "/train_label in " + path() + " holds one-hot rows of 4 classes; expected 3");
+}
+
 TEST_F(ReaderOpen, LabelsNotOneHot) {
   ImageFileSpec spec;
   spec.n = 10;

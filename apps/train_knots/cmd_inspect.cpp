@@ -31,6 +31,7 @@ struct InspectFlags {
   int64_t batch = 128;
   int64_t batches = 5;
   int threads = 0;
+  int classes = 0;
   bool json = false;
   bool verify = false;
 };
@@ -72,6 +73,7 @@ int run_inspect(const InspectFlags& f) {
   dopt.data_name = f.data_name;
   dopt.label_name = f.label_name;
   if (!f.image_shape.empty()) dopt.image_shape = parse_image_shape(f.image_shape);
+  dopt.classes = f.classes;
   ImageDataset ds(f.data, dopt);
   const DatasetInfo& info = ds.info();
   std::vector<std::string> warnings = info.warnings;
@@ -196,7 +198,11 @@ int run_inspect(const InspectFlags& f) {
   if (info.deflate_level >= 0) out << " (level " << info.deflate_level << ")";
   out << "; " << format_count(info.blocks) << " blocks of " << info.block_rows << " rows; "
       << format_bytes(info.raw_bytes) << " of pixels, " << format_bytes(info.stored_bytes) << " stored\n";
-  out << "read path   " << (info.direct ? "direct: pread + zlib on worker threads" : "through HDF5 (" + info.why_not_direct + ")")
+  out << "read path   "
+      << (!info.direct           ? "through HDF5, one thread at a time (" + info.why_not_direct + ")"
+          : ds.rows_are_plain()  ? std::string("direct: rows read with pread straight into the batch buffers")
+          : info.filters.empty() ? std::string("direct: chunks read with pread on worker threads")
+                                 : std::string("direct: chunks read with pread and decoded on worker threads"))
       << "\n";
   out << "labels      " << info.label_name << "  " << info.label_dtype << " " << dims_text(info.label_shape) << ": "
       << label_format_name(info.label_format) << ", " << info.classes << " classes\n";
@@ -242,6 +248,8 @@ std::function<int()> setup(CLI::App& sub) {
   sub.add_option("--data-name", f->data_name, "dataset holding the images")->capture_default_str();
   sub.add_option("--label-name", f->label_name, "dataset holding the labels")->capture_default_str();
   sub.add_option("--image-shape", f->image_shape, "H,W,C of flat (N, H*W*C) rows, when the file does not say");
+  sub.add_option("--classes", f->classes, "the number of classes labels must fit (0: from the file)")
+      ->capture_default_str();
   sub.add_option("--split", f->split, "train,validation,test fractions (stratified, by --seed)")->capture_default_str();
   sub.add_option("--seed", f->seed, "seed for the split and the shuffling")->capture_default_str();
   sub.add_option("--part", f->part, "which split's batches to show: train, validation or test")->capture_default_str();
