@@ -18,7 +18,7 @@ herr_t innermost(unsigned n, const H5E_error2_t* e, void* out) {
 
 std::string hdf5_error_message() {
   std::string msg;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost, &msg);
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &msg);  // upward: the most specific first
   return msg;
 }
 

@@ -13,7 +13,8 @@ namespace knotnet {
 
 // Turns off HDF5's automatic error printing for this process (idempotent).
 void quiet_hdf5_errors();
-// The innermost description on HDF5's current error stack, or "" when it is empty.
+// The most specific description on HDF5's current error stack ("truncated file: eof = ..."),
+// the one that tells a user why a call failed, or "" when the stack is empty.
 std::string hdf5_error_message();
 
 }  // namespace knotnet

@@ -57,19 +57,6 @@ std::vector<int64_t> dataset_dims(hid_t dset) {
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 
-herr_t deepest(unsigned n, const H5E_error2_t* e, void* out) {
-  if (n == 0 && e && e->desc) *static_cast<std::string*>(out) = e->desc;
-  return 0;
-}
-
-// The most specific description on HDF5's error stack ("truncated file: eof = ..."), which is
-// what tells a user why a file would not open.
-std::string deepest_hdf5_message() {
-  std::string msg;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, deepest, &msg);
-  return msg;
-}
-
 herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
   static_cast<std::vector<std::string>*>(out)->push_back(std::string("/") + name);
   return 0;
@@ -280,7 +267,7 @@ void ImageDataset::open_metadata(const DatasetOptions& options) {
   KN_CHECK(is_hdf5 > 0, path, ": not an HDF5 file (no HDF5 signature found; is it empty or truncated?)");
   hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (fid < 0) {
-    std::string why = deepest_hdf5_message();
+    std::string why = hdf5_error_message();
     KN_THROW(path, ": cannot open as HDF5 (", why.empty() ? "unknown error" : why,
              "); the file may be truncated, damaged or still being written");
   }
