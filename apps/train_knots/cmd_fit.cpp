@@ -240,6 +240,7 @@ int run_fit(FitFlags f, bool epochs_given) {
   ReaderOptions eval_opt = ropt;
   eval_opt.shuffle = ShuffleMode::none;
   ReaderSource train(data, split.train(), ropt);
+  for (const auto& w : train.reader().warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::unique_ptr<ReaderSource> val, test;
   if (!split.validation().empty()) val = std::make_unique<ReaderSource>(data, split.validation(), eval_opt);
   if (!split.test().empty()) test = std::make_unique<ReaderSource>(data, split.test(), eval_opt);
