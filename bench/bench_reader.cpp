@@ -5,7 +5,8 @@
 // ratio the issue asks for: shuffled / in order >= 0.8), against HDF5's own read path: 128-row
 // slabs in order and batches of 128 random rows, one thread, the way h5py reads.
 // KNOTNET_BENCH_READER_IMAGES overrides the image count; the files go to the temp directory
-// and are removed at exit.
+// and are removed at exit. KNOTNET_BENCH_READER_FILE=path reads an existing file instead (a
+// full make_knots file, say), for both the plain and the compressed cases.
 #include <benchmark/benchmark.h>
 
 #include <hdf5.h>
@@ -82,6 +83,12 @@ void write_file(const std::string& path, int64_t n, int deflate, const std::vect
 const BenchFiles& files() {
   static BenchFiles f = [] {
     BenchFiles b;
+    if (const char* given = std::getenv("KNOTNET_BENCH_READER_FILE")) {
+      b.plain = b.deflated = given;
+      b.n = ImageDataset(given).size();
+      std::fprintf(stderr, "bench_reader: %s, %lld images\n", given, static_cast<long long>(b.n));
+      return b;
+    }
     const char* env = std::getenv("KNOTNET_BENCH_READER_IMAGES");
     b.n = env ? std::max<int64_t>(3 * kChunkRows, std::atoll(env)) : 20000;
     b.dir = fs::temp_directory_path() / ("knotnet-bench-reader-" + std::to_string(::getpid()));
