@@ -9,6 +9,11 @@ namespace knotnet {
 
 double monitored(const EpochLog& log) { return log.has_validation ? log.val_loss : log.loss; }
 
+double best_from_json(const nlohmann::json& v) {
+  // JSON has no infinity: a best that was never finite is stored as null.
+  return v.is_null() ? std::numeric_limits<double>::infinity() : v.get<double>();
+}
+
 namespace {
 // Host copies of the model's buffers, which may live on the GPU (engine/device_copy.h).
 std::vector<char> host_copy(const Tensor& t) {
@@ -56,7 +61,7 @@ nlohmann::json EarlyStopping::state() const {
 }
 
 void EarlyStopping::restore(const nlohmann::json& s) {
-  best_ = s.at("best").get<double>();
+  best_ = best_from_json(s.at("best"));
   best_epoch_ = s.at("best_epoch").get<int64_t>();
   wait_ = s.at("wait").get<int>();
 }
@@ -90,7 +95,7 @@ nlohmann::json ReduceLROnPlateau::state() const {
 }
 
 void ReduceLROnPlateau::restore(const nlohmann::json& s) {
-  best_ = s.at("best").get<double>();
+  best_ = best_from_json(s.at("best"));
   wait_ = s.at("wait").get<int>();
   cooldown_left_ = s.at("cooldown_left").get<int>();
 }

@@ -29,6 +29,8 @@ class Callback {
 
 // The value a callback watches: val_loss when present, else the training loss.
 double monitored(const EpochLog& log);
+// A saved "best" value: a number, or null for one never finite (JSON has no infinity).
+double best_from_json(const nlohmann::json& v);
 
 struct EarlyStoppingConfig {
   int patience = 10;

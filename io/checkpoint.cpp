@@ -1,6 +1,7 @@
 #include "io/checkpoint.h"
 
 #include <hdf5.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -180,6 +181,14 @@ hid_t open_checkpoint(const std::string& path) {
   return f;
 }
 
+// fsync of a file or directory; best effort (a file system without fsync is not an error).
+void sync_path(const std::filesystem::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Model& model, const std::string& spec_text, int64_t epoch,
@@ -189,7 +198,7 @@ void save_checkpoint(const std::string& path, const Model& model, const std::str
   fs::path target(path);
   fs::path tmp = target;
   tmp += ".tmp-" + std::to_string(::getpid());
-  {
+  try {
     hid_t fid = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     KN_CHECK(fid >= 0, "cannot create checkpoint ", tmp.string(), " (is the directory writable?)");
     Id file(fid, H5Fclose);
@@ -222,13 +231,21 @@ void save_checkpoint(const std::string& path, const Model& model, const std::str
     auto state = model.optimizer_state();
     for (size_t i = 0; i < state.size(); ++i) write_tensor(opt, "slot" + std::to_string(i), state[i]);
     KN_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL));
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);  // a failed write (a full disk, say) leaves nothing behind
+    throw;
   }
+  // On disk before it takes the real name, and the rename on disk before we return, so that
+  // even a power cut leaves either the old checkpoint or the new one.
+  sync_path(tmp);
   std::error_code ec;
   fs::rename(tmp, target, ec);
   if (ec) {
     fs::remove(tmp);
     KN_THROW("cannot move checkpoint into place at ", target.string(), ": ", ec.message());
   }
+  sync_path(target.parent_path().empty() ? fs::path(".") : target.parent_path());
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

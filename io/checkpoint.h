@@ -8,8 +8,9 @@
 //                              (conv_1/kernel is (Cout, KH, KW, Cin), dense_1/kernel (in, out))
 //   /optimizer/slot<i>         the optimizer's flat state buffers
 //
-// Saving writes a temporary file beside the target and renames it over the target only when
-// it is complete, so a crash never leaves a corrupt checkpoint under the real name.
+// Saving writes a temporary file beside the target, syncs it to disk and renames it over the
+// target only when it is complete (a failed write removes it), so neither a killed process nor
+// a power cut leaves a corrupt checkpoint under the real name.
 #pragma once
 
 #include <memory>

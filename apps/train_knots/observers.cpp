@@ -1,24 +1,36 @@
 #include "apps/train_knots/observers.h"
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "apps/train_knots/run_outputs.h"
+
 namespace knotnet::app {
 
 BatchLog::BatchLog(const std::string& path, int64_t keep_epochs) {
+  // The rows of finished epochs are rewritten under a temporary name and renamed into place,
+  // so a crash during the rewrite cannot lose them; rows that do not parse (a line torn by an
+  // earlier crash) are dropped.
   std::string kept = "epoch,step,loss,acc\n";
   if (keep_epochs > 0) {
     std::ifstream in(path);
     std::string line;
     std::getline(in, line);
-    while (std::getline(in, line))
-      if (!line.empty() && std::atoll(line.c_str()) <= keep_epochs) kept += line + "\n";
+    while (std::getline(in, line)) {
+      long long epoch = 0, step = 0;
+      double loss = 0, acc = 0;
+      char tail = 0;
+      if (std::sscanf(line.c_str(), "%lld,%lld,%lf,%lf%c", &epoch, &step, &loss, &acc, &tail) == 4 && epoch >= 1 &&
+          epoch <= keep_epochs)
+        kept += line + "\n";
+    }
   }
-  file_ = std::fopen(path.c_str(), "w");
+  write_file_atomically(path, kept);
+  file_ = std::fopen(path.c_str(), "a");
   KN_CHECK(file_, "cannot write ", path);
-  std::fputs(kept.c_str(), file_);
 }
 
 BatchLog::~BatchLog() {

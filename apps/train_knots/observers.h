@@ -18,7 +18,8 @@ namespace knotnet::app {
 class BatchLog : public TrainObserver {
  public:
   // Keeps the rows of epochs up to `keep_epochs` from an earlier session (a resumed run) and
-  // drops the rest, which belong to an epoch that was cut short.
+  // drops the rest, which belong to an epoch that was cut short. Rows are flushed at each
+  // epoch's end.
   BatchLog(const std::string& path, int64_t keep_epochs);
   ~BatchLog() override;
   void on_batch(const BatchProgress& p) override;

@@ -23,7 +23,7 @@ void RunState::restore(const std::string& text) {
     j = nlohmann::json::parse(text);
     history.clear();
     for (const auto& e : j.at("history")) history.push_back(epoch_from_json(e));
-    best = j.at("best").is_null() ? std::numeric_limits<double>::infinity() : j.at("best").get<double>();
+    best = best_from_json(j.at("best"));
     best_epoch = j.at("best_epoch").get<int64_t>();
     for (Callback* c : callbacks)
       if (j.contains("callbacks") && j["callbacks"].contains(c->name())) c->restore(j["callbacks"][c->name()]);
@@ -43,7 +43,6 @@ void ModelCheckpoint::on_epoch_end(const EpochLog& log, Model& model, bool&) {
   std::string state = run_.to_json();
   if (improved) save_checkpoint((std::filesystem::path(dir_) / "best.h5").string(), model, spec_text_, log.epoch, state);
   save_checkpoint((std::filesystem::path(dir_) / "last.h5").string(), model, spec_text_, log.epoch, state);
-  write_history_csv((std::filesystem::path(dir_) / "history.csv").string(), run_.history);
 }
 
 }  // namespace knotnet::app

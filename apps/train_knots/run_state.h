@@ -1,7 +1,8 @@
 // The state of a training run that must survive a crash: the history so far and each
 // callback's counters, kept as JSON inside every checkpoint (trainer_state), and the
 // ModelCheckpoint callback that writes last.h5 after every epoch and best.h5 whenever the
-// monitored value (val_loss, else loss) improves. Both files are written to a temporary name
+// monitored value (val_loss, else loss) improves on the best so far (strictly, without a
+// min_delta, as Keras's ModelCheckpoint(save_best_only=True) decides). Both files are written to a temporary name
 // and renamed, so a crash leaves the previous ones intact.
 #pragma once
 
