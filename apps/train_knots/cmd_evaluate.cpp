@@ -32,7 +32,9 @@ std::function<int()> setup(CLI::App& sub) {
   sub.add_flag("--json", f->json, "print the result as JSON on stdout");
   return [f]() {
     auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device));
-    ImageDataset data(f->data.path, dataset_options(f->data));
+    DatasetOptions dopt = dataset_options(f->data);
+    dopt.classes = static_cast<int>(model->classes());  // a file may lack the last class
+    ImageDataset data(f->data.path, dopt);
     check_data_fits_model(data, *model);
     ReaderOptions ropt;
     ropt.batch = f->batch;

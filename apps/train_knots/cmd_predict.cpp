@@ -50,13 +50,16 @@ std::function<int()> setup(CLI::App& sub) {
   sub.add_option("--checkpoint", f->checkpoint, "checkpoint (best.h5 or last.h5 of a run)")->required();
   add_data_options(sub, f->data, true);
   sub.add_option("--out", f->out, "output: FILE.csv or FILE.h5")->required();
+  // The reader validates a labels dataset in every file; predict reads it for that only.
   sub.add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   sub.add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
   return [f]() {
     std::string ext = std::filesystem::path(f->out).extension().string();
     KN_CHECK(ext == ".csv" || ext == ".h5" || ext == ".hdf5", "--out ", f->out, ": expected a .csv or .h5 file name");
     auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device));
-    ImageDataset data(f->data.path, dataset_options(f->data));
+    DatasetOptions dopt = dataset_options(f->data);
+    dopt.classes = static_cast<int>(model->classes());  // a file may lack the last class
+    ImageDataset data(f->data.path, dopt);
     check_data_fits_model(data, *model);
     const int64_t k = model->classes(), n_all = data.size();
     ReaderOptions ropt;
