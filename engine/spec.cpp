@@ -56,6 +56,7 @@ std::string named_spec_text(const std::string& name) {
 ModelSpec parse_spec(const std::string& text, const std::string& origin) {
   ModelSpec spec;
   spec.origin = origin;
+  spec.text = text;
   std::istringstream in(text);
   std::string raw;
   int line = 0;

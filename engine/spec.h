@@ -17,6 +17,7 @@ namespace knotnet {
 
 struct ModelSpec {
   std::string origin;              // file name or "named spec 'seed'", used in messages
+  std::string text;                // the spec as written (saved in checkpoints and run.json)
   Shape input;                     // per-sample input shape from the input line
   int input_line = 0;
   std::vector<LayerSpec> layers;   // everything after the input line, softmax included
