@@ -9,6 +9,8 @@
 
 namespace knotnet {
 
+struct DeviceBatch;  // engine/device_staging.h
+
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
@@ -17,6 +19,10 @@ class BatchSource {
   // The next batch as host views, images uint8 (n, H, W, C) and labels i32 (n), valid until the
   // next call; false when the epoch is over.
   virtual bool next(Tensor& images, Tensor& labels) = 0;
+  // The batch the last next() returned, already copied (or being copied) into the model's device
+  // staging, when this source delivers to a GPU; nullptr (the default) when it does not. The
+  // host views stay valid either way; the trainer then steps with Model::train_on_device_batch.
+  virtual const DeviceBatch* device_batch() const { return nullptr; }
 };
 
 }  // namespace knotnet

@@ -157,6 +157,13 @@ void Model::declare_buffers() {
   // The host's batch lands here before the device converts it (uint8 -> float, index -> one-hot).
   input_u8_id_ = plan_.declare("input_u8", Role::input, input_.with_batch(B), DType::u8, Lifetime::at(0));
   labels_id_ = plan_.declare("labels", Role::input, Shape{B}, DType::i32, Lifetime::at(0));
+  // The reader's delivery copies into these on the copy stream while a step computes: two slots,
+  // alive for the whole run (the events in DeviceStaging order each slot's reuse).
+  for (int s = 0; s < StagingSlots::kCount; ++s) {
+    const std::string name = "staging" + std::to_string(s);
+    staging_images_ids_[s] = plan_.declare(name + ".images", Role::input, input_.with_batch(B), DType::u8, Lifetime::always());
+    staging_labels_ids_[s] = plan_.declare(name + ".labels", Role::input, Shape{B}, DType::i32, Lifetime::always());
+  }
   // Loss sum and correct count, read back by the host at the end of each step.
   loss_sums_id_ = plan_.declare("loss_sums", Role::output, Shape{2}, DType::f64, Lifetime::always());
 }
@@ -199,6 +206,12 @@ void Model::bind_views() {
   input_u8_view_ = arena_.view(plan_, input_u8_id_);
   labels_view_ = arena_.view(plan_, labels_id_);
   loss_sums_view_ = arena_.view(plan_, loss_sums_id_);
+  std::array<Tensor, StagingSlots::kCount> staged_images, staged_labels;
+  for (int s = 0; s < StagingSlots::kCount; ++s) {
+    staged_images[s] = arena_.view(plan_, staging_images_ids_[s]);
+    staged_labels[s] = arena_.view(plan_, staging_labels_ids_[s]);
+  }
+  staging_ = std::make_unique<DeviceStaging>(staged_images, staged_labels, classes());
 }
 
 Tensor Model::flat_statistics() const { return stats_id_ >= 0 ? arena_.view(plan_, stats_id_) : Tensor(); }
@@ -381,6 +394,10 @@ LossResult Model::finish_step(const LossResult& pending) {
 LossResult Model::run_forward_backward(const Tensor& x, const Tensor& labels) {
   const int64_t n = x.shape.rank() ? x.shape[0] : 0;
   load_batch(x, labels, n);
+  return run_loaded_forward_backward(n);
+}
+
+LossResult Model::run_loaded_forward_backward(int64_t n) {
   StepContext ctx{Mode::train, options_.seed, static_cast<uint64_t>(step_)};
   run_forward(n, ctx);
   const size_t L = layers_.size();
@@ -424,6 +441,48 @@ void Model::predict_on_batch(const Tensor& x, const Tensor& probs) {
   load_images(x, n);  // inference reads no targets
   run_forward(n, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
   copy_to_host(probs_view_.first(n), probs.data);  // on the GPU: waits on the compute stream
+}
+
+DeviceStaging& Model::device_staging() {
+  KN_CHECK(staging_, "device staging exists only in an allocated CUDA model");
+  return *staging_;
+}
+
+// The batch's bytes are converted from its staging slot into the input and target buffers; the
+// slot is released to the copy stream right after, so the next-but-one upload may reuse it while
+// this step's layers still run.
+void Model::load_device_batch(const DeviceBatch& b) {
+#ifdef KNOTNET_HAVE_CUDA
+  DeviceStaging& staging = device_staging();
+  const int64_t n = b.size;
+  KN_CHECK(n > 0 && n <= options_.batch, "a batch of ", n, " samples does not fit the planned batch size ",
+           options_.batch);
+  KN_CHECK(b.images.device == Device::cuda && b.images.dtype == DType::u8 && b.images.shape == input_.with_batch(n),
+           "device images should be u8 ", input_.with_batch(n).str(), " on the GPU, got ", b.images.describe());
+  KN_CHECK(b.labels.device == Device::cuda && b.labels.dtype == DType::i32 && b.labels.shape == Shape{n},
+           "device labels should be i32 (", n, ") on the GPU, got ", b.labels.describe());
+  cudaStream_t compute = CudaContext::get().compute();
+  staging.wait_ready(b, compute);  // stream-side wait on the copy; throws if the slot was reused
+  cuda::u8_to_unit(b.images.as<uint8_t>(), input_view_.first(n).as<float>(), b.images.numel(), compute);
+  cuda::indices_to_onehot(b.labels.as<int32_t>(), targets_view_.first(n).as<float>(), n, classes(), nullptr, compute);
+  staging.release(b, compute);
+#else
+  (void)b;
+  KN_THROW("this build of knotnet has no CUDA backend; device batches need one");
+#endif
+}
+
+LossResult Model::train_on_device_batch(const DeviceBatch& b) {
+  load_device_batch(b);
+  LossResult r = run_loaded_forward_backward(b.size);
+  apply_update();  // enqueued before the step's one wait, for the loss
+  return finish_step(r);
+}
+
+LossResult Model::evaluate_on_device_batch(const DeviceBatch& b) {
+  load_device_batch(b);
+  run_forward(b.size, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
+  return finish_step(compute_loss(b.size, Tensor()));
 }
 
 std::vector<Model::Param> Model::parameters() const {

@@ -12,13 +12,20 @@
 // probabilities). Parameters are initialised on the host, exactly as on the CPU, and copied over.
 // flat_parameters() and the other views are device memory then: read them through
 // engine/device_copy.h.
+//
+// A CUDA model also plans two device staging slots (uint8 images and i32 labels each, lifetime
+// always) that the reader's delivery copies batches into on the copy stream (DeviceStaging,
+// engine/device_staging.h); train_on_device_batch / evaluate_on_device_batch make the compute
+// stream wait on the batch's copy event and convert from the slot. CPU plans have no such slots.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/arena.h"
+#include "engine/device_staging.h"
 #include "engine/layer.h"
 #include "engine/loss.h"
 #include "engine/memory_plan.h"
@@ -68,6 +75,14 @@ class Model {
   // Class probabilities (n, K) into a host tensor of the model's element type.
   void predict_on_batch(const Tensor& x, const Tensor& probs);
 
+  // A batch already in one of this model's device staging slots (CUDA models only): the compute
+  // stream waits on the batch's copy event (no host wait) and converts from the slot, then
+  // releases the slot to the copy stream. Otherwise as train_on_batch / evaluate_on_batch.
+  LossResult train_on_device_batch(const DeviceBatch& b);
+  LossResult evaluate_on_device_batch(const DeviceBatch& b);
+  // The staging slots that device batches are uploaded into; throws for a CPU or plan-only model.
+  DeviceStaging& device_staging();
+
   // The pieces of train_on_batch, for tests: loss and gradients without an update, then the update.
   LossResult forward_backward(const Tensor& x, const Tensor& labels);
   void apply_update();
@@ -108,6 +123,10 @@ class Model {
   // Forward, loss and backward of one batch; on the GPU only enqueued (the result's count is
   // set, the rest comes from finish_step).
   LossResult run_forward_backward(const Tensor& x, const Tensor& labels);
+  // The same once the batch's n samples are in the input and target buffers.
+  LossResult run_loaded_forward_backward(int64_t n);
+  // A device batch into the input and target buffers (enqueued on the compute stream).
+  void load_device_batch(const DeviceBatch& b);
   LossResult compute_loss(int64_t n, const Tensor& dlogits);
   LossResult finish_step(const LossResult& pending);
   bool on_device() const { return options_.device == Device::cuda; }
@@ -138,6 +157,9 @@ class Model {
   // the loss sums (loss sum, correct count).
   MemoryPlan::Id input_u8_id_ = -1, labels_id_ = -1, workspace_id_ = -1, loss_sums_id_ = -1;
   Tensor input_u8_view_, labels_view_, workspace_view_, loss_sums_view_;
+  // CUDA only: the two staging slots the reader's delivery copies into (images, labels).
+  std::array<MemoryPlan::Id, StagingSlots::kCount> staging_images_ids_{-1, -1}, staging_labels_ids_{-1, -1};
+  std::unique_ptr<DeviceStaging> staging_;  // after arena_: destroyed (and waited for) first
 };
 
 }  // namespace knotnet

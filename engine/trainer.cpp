@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <vector>
 
 #include "engine/callbacks.h"
+#include "engine/device_copy.h"
+#include "engine/device_staging.h"
 
 namespace knotnet {
 
@@ -16,14 +19,18 @@ Evaluation evaluate(Model& model, BatchSource& source) {
   Tensor images, labels;
   while (source.next(images, labels)) {
     const int64_t n = labels.shape[0];
-    LossResult r = model.evaluate_on_batch(images, labels);
+    const DeviceBatch* db = source.device_batch();
+    LossResult r = db ? model.evaluate_on_device_batch(*db) : model.evaluate_on_batch(images, labels);
     loss_sum += r.loss * double(n);
     ev.correct += r.correct;
     ev.count += n;
-    // Predictions from the probabilities the forward pass left in the model.
+    // Predictions from the probabilities the forward pass left in the model (device memory on
+    // the GPU: read through a host copy).
     dispatch_float(model.options().dtype, [&](auto zero) {
       using T = decltype(zero);
-      const T* p = model.probabilities().template as<T>();
+      std::vector<T> host(static_cast<size_t>(n * ev.classes));
+      copy_to_host(model.probabilities().first(n), host.data());
+      const T* p = host.data();
       const int32_t* y = labels.as<int32_t>();
       for (int64_t i = 0; i < n; ++i) {
         int64_t best = 0;
@@ -49,7 +56,8 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
     int64_t correct = 0, seen = 0, step = 0;
     Tensor images, labels;
     while (train_.next(images, labels)) {
-      LossResult r = model_.train_on_batch(images, labels);
+      const DeviceBatch* db = train_.device_batch();
+      LossResult r = db ? model_.train_on_device_batch(*db) : model_.train_on_batch(images, labels);
       ++step;
       if (!std::isfinite(r.loss))
         throw NonFiniteLoss(detail::concat("the loss became ", r.loss, " at epoch ", epoch + 1, ", step ", step,
