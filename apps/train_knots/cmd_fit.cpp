@@ -239,11 +239,15 @@ int run_fit(FitFlags f, bool epochs_given) {
   ropt.threads = f.threads;
   ReaderOptions eval_opt = ropt;
   eval_opt.shuffle = ShuffleMode::none;
-  ReaderSource train(data, split.train(), ropt);
+  // On the GPU the readers' rings are pinned and batches go to the model's device staging on the
+  // copy stream; the trainer takes them through BatchSource::device_batch().
+  Model* device_model = mopt.device == Device::cuda ? &model : nullptr;
+  ReaderSource train(data, split.train(), ropt, device_model);
   for (const auto& w : train.reader().warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::unique_ptr<ReaderSource> val, test;
-  if (!split.validation().empty()) val = std::make_unique<ReaderSource>(data, split.validation(), eval_opt);
-  if (!split.test().empty()) test = std::make_unique<ReaderSource>(data, split.test(), eval_opt);
+  if (!split.validation().empty())
+    val = std::make_unique<ReaderSource>(data, split.validation(), eval_opt, device_model);
+  if (!split.test().empty()) test = std::make_unique<ReaderSource>(data, split.test(), eval_opt, device_model);
 
   Trainer trainer(model, train, val.get());
   for (Callback* c : run.callbacks) trainer.add_callback(c);

@@ -1,5 +1,8 @@
 // train_knots's view of a data file: the validated dataset, its seeded stratified split, and a
 // BatchSource (engine/batch_source.h) over any part of it, backed by the background BatchReader.
+// Given a CUDA model, the reader's ring is page-locked and every batch is copied to the model's
+// device staging on the copy stream as it is handed out (delivery/), so the trainer steps with
+// Model::train_on_device_batch; otherwise batches stay on the host.
 #pragma once
 
 #include <memory>
@@ -8,6 +11,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "delivery/cuda_batch_delivery.h"
+#include "delivery/pinned_host_allocator.h"
 #include "engine/batch_source.h"
 #include "engine/model.h"
 #include "io/batch_reader.h"
@@ -18,8 +23,15 @@ namespace knotnet::app {
 
 class ReaderSource : public BatchSource {
  public:
-  ReaderSource(const ImageDataset& data, std::vector<int64_t> rows, const ReaderOptions& options)
-      : rows_(static_cast<int64_t>(rows.size())), reader_(data, std::move(rows), options) {}
+  // `device_model`: a CUDA model (allocated) to deliver batches to; nullptr, or a CPU model, for
+  // host batches. The model must outlive this source.
+  ReaderSource(const ImageDataset& data, std::vector<int64_t> rows, const ReaderOptions& options,
+               Model* device_model = nullptr)
+      : rows_(static_cast<int64_t>(rows.size())),
+        delivery_(device_model && device_model->options().device == Device::cuda
+                      ? std::make_unique<CudaBatchDelivery>(device_model->device_staging())
+                      : nullptr),
+        reader_(data, std::move(rows), with_delivery(options, delivery_.get())) {}
   int64_t samples() const override { return reader_.plan().samples ? reader_.plan().samples : rows_; }
   void begin_epoch(int64_t epoch) override { reader_.start_epoch(epoch); }
   bool next(Tensor& images, Tensor& labels) override {
@@ -28,10 +40,19 @@ class ReaderSource : public BatchSource {
     labels = batch_.labels;
     return true;
   }
+  const DeviceBatch* device_batch() const override { return delivery_ ? &delivery_->last() : nullptr; }
   BatchReader& reader() { return reader_; }
 
  private:
+  static ReaderOptions with_delivery(ReaderOptions o, CudaBatchDelivery* delivery) {
+    if (delivery) {
+      o.allocator = &pinned_host_allocator();
+      o.delivery = delivery;
+    }
+    return o;
+  }
   int64_t rows_;
+  std::unique_ptr<CudaBatchDelivery> delivery_;  // declared before reader_: outlives it
   BatchReader reader_;
   Batch batch_;
 };
