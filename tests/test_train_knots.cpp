@@ -139,6 +139,21 @@ TEST_F(TrainKnots, KilledRunResumesToTheSameWeights) {
   EXPECT_EQ(steps_whole, steps_killed);
 }
 
+TEST_F(TrainKnots, ResumeTakesTheRunsSettingsAndSavesANewEpochCount) {
+  fs::path out = dir_->path() / "extend";
+  std::string log;
+  ASSERT_EQ(test::run_command(fit(out.string(), "--epochs 1"), &log), 0) << log;
+  const std::string resume = bin("train_knots") + " fit --resume " + out.string();
+  EXPECT_NE(test::run_command(resume + " --lr 0.5", &log), 0);
+  EXPECT_THAT(log, HasSubstr("--lr cannot change a run being resumed"));
+  ASSERT_EQ(test::run_command(resume + " --epochs 2", &log), 0) << log;
+  EXPECT_EQ(read_json(out / "run.json")["flags"]["epochs"], 2);
+  EXPECT_EQ(read_checkpoint_info((out / "last.h5").string()).epoch, 2);
+  // A later resume without --epochs trains nothing more: the run is complete at 2.
+  ASSERT_EQ(test::run_command(resume, &log), 0) << log;
+  EXPECT_EQ(read_checkpoint_info((out / "last.h5").string()).epoch, 2);
+}
+
 TEST_F(TrainKnots, EarlyStoppingTriggers) {
   fs::path out = dir_->path() / "early";
   std::string log;

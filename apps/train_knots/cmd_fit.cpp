@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -130,9 +131,15 @@ class HistoryFiles : public Callback {
   std::string title_;
 };
 
-int run_fit(FitFlags f, bool epochs_given) {
+int run_fit(FitFlags f, const std::vector<std::string>& given) {
+  auto was_given = [&](const std::string& flag) { return std::find(given.begin(), given.end(), flag) != given.end(); };
+  ModelSpec spec;
   if (!f.resume.empty()) {
-    // Continue a run: its flags come from run.json; --epochs may extend it.
+    // Continue a run: its flags and its spec come from run.json; --epochs may extend it.
+    for (const std::string& g : given)
+      KN_CHECK(g == "--resume" || g == "--epochs" || g == "--device" || g == "--threads" || g == "--json", "--resume ",
+               f.resume, ": ", g, " cannot change a run being resumed (its settings come from its run.json); only "
+               "--epochs, --device, --threads and --json may be given");
     fs::path dir(f.resume);
     KN_CHECK(fs::exists(dir / "run.json"), "--resume ", f.resume, ": no run.json there (not a train_knots output directory)");
     KN_CHECK(fs::exists(dir / "last.h5"), "--resume ", f.resume, ": no last.h5 there (the run finished no epoch)");
@@ -143,12 +150,20 @@ int run_fit(FitFlags f, bool epochs_given) {
     } catch (const nlohmann::json::exception& e) {
       KN_THROW("--resume ", f.resume, ": run.json is unreadable (", e.what(), ")");
     }
-    int64_t epochs = f.epochs;
-    std::string device = f.device;
+    const int64_t epochs = f.epochs;
+    const std::string device = f.device;
+    const int threads = f.threads;
     flags_from_json(j.at("flags"), f);
-    if (epochs_given) f.epochs = epochs;
+    spec = parse_spec(j.at("spec").get<std::string>(), (dir / "run.json").string() + " (spec)");
     f.device = device;
+    f.threads = threads;
     f.out = f.resume;
+    if (was_given("--epochs") && epochs != f.epochs) {
+      f.epochs = epochs;  // saved, so that a later resume trains to the new total too
+      write_json((dir / "run.json").string(), {{"flags", flags_json(f)}, {"spec", spec.text}});
+    }
+  } else {
+    spec = load_spec(f.model);
   }
   KN_CHECK(!f.data.path.empty(), "--data FILE is required (or --resume DIR)");
   // Check every flag before any work, so a typo costs nothing.
@@ -174,14 +189,10 @@ int run_fit(FitFlags f, bool epochs_given) {
   mopt.optimizer.name = f.optimizer;
   mopt.optimizer.lr = f.lr;
   mopt.optimizer.momentum = f.momentum;
-  ModelSpec spec = load_spec(f.model);
-  std::string spec_text = f.model;
-  try {
-    spec_text = named_spec_text(f.model);
-  } catch (const Error&) {
-    std::ifstream sf(f.model);
-    spec_text.assign(std::istreambuf_iterator<char>(sf), {});
-  }
+  const std::string& spec_text = spec.text;
+  if (spec.input != info.image_shape)
+    std::fprintf(stderr, "note: %s's input line says %s; the model is built for the file's images %s\n",
+                 spec.origin.c_str(), spec.input.str().c_str(), info.image_shape.str().c_str());
   {
     ModelOptions plan_only = mopt;
     plan_only.allocate = false;
@@ -196,6 +207,7 @@ int run_fit(FitFlags f, bool epochs_given) {
       KN_CHECK(c.fits, c.report);
     }
   }
+  const size_t free_before_model = mopt.device == Device::cuda ? query_device_memory().free : 0;
   Model model(spec, mopt, info.image_shape);
 
   if (f.out.empty()) f.out = default_out_dir();
@@ -297,7 +309,12 @@ int run_fit(FitFlags f, bool epochs_given) {
     summary["test"] = evaluation_json(ev, class_names(info));
   }
   summary["plan_bytes"] = model.plan().total_bytes();
-  summary["peak_gpu_bytes"] = mopt.device == Device::cuda ? nlohmann::json(model.plan().total_bytes()) : nlohmann::json();
+  // GPU memory: the plan's total (every byte the model holds), and what the card's free memory
+  // says this process took from just after its CUDA context was made to the end of training.
+  summary["gpu_plan_bytes"] = mopt.device == Device::cuda ? nlohmann::json(model.plan().total_bytes()) : nlohmann::json();
+  summary["gpu_bytes_measured"] = mopt.device == Device::cuda
+                                      ? nlohmann::json(free_before_model - query_device_memory().free)
+                                      : nlohmann::json();
   summary["device"] = device_name(mopt.device);
   summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
                       {"non_trainable_params", model.statistics_count()}};
@@ -348,7 +365,12 @@ std::function<int()> setup(CLI::App& sub) {
   auto f = std::make_shared<FitFlags>();
   add_fit_options(sub, *f);
   CLI::App* app = &sub;
-  return [f, app]() { return run_fit(*f, app->count("--epochs") > 0); };
+  return [f, app]() {
+    std::vector<std::string> given;
+    for (const CLI::Option* o : app->get_options())
+      if (o->count() > 0 && !o->get_lnames().empty()) given.push_back("--" + o->get_lnames().front());
+    return run_fit(*f, given);
+  };
 }
 
 }  // namespace
