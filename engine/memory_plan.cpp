@@ -55,8 +55,13 @@ void MemoryPlan::extend(Id id, Lifetime life) {
 // does not collide with an already placed buffer whose lifetime overlaps its own. Placing large
 // buffers first keeps holes small; for the layer stacks here it lands within a few percent of
 // the peak of simultaneously live bytes.
-void MemoryPlan::finalize() {
+void MemoryPlan::finalize(bool reuse) {
   KN_CHECK(!finalized_, "memory plan finalized twice");
+  if (!reuse) {
+    lay_out_sequentially();
+    finalized_ = true;
+    return;
+  }
   std::vector<Id> order(buffers_.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -84,15 +89,21 @@ void MemoryPlan::finalize() {
   // Alignment can make the greedy packing a little worse than no reuse at all on plans with
   // little lifetime overlap; then lay the buffers out one after another instead.
   if (align_up(total_, kDefaultAlign) > total_without_reuse()) {
-    size_t t = 0;
-    for (size_t i = 0; i < buffers_.size(); ++i) {
-      offsets_[i] = align_up(t, buffers_[i].align);
-      t = offsets_[i] + buffers_[i].bytes;
-    }
-    total_ = t;
+    lay_out_sequentially();
+  } else {
+    total_ = align_up(total_, kDefaultAlign);
   }
-  total_ = align_up(total_, kDefaultAlign);
   finalized_ = true;
+}
+
+void MemoryPlan::lay_out_sequentially() {
+  offsets_.assign(buffers_.size(), 0);
+  size_t t = 0;
+  for (size_t i = 0; i < buffers_.size(); ++i) {
+    offsets_[i] = align_up(t, buffers_[i].align);
+    t = offsets_[i] + buffers_[i].bytes;
+  }
+  total_ = align_up(t, kDefaultAlign);
 }
 
 const BufferDecl& MemoryPlan::buffer(Id id) const {

@@ -62,8 +62,9 @@ class MemoryPlan {
              size_t align = kDefaultAlign);
   // Widens a buffer's lifetime to cover `life` too (used when a later layer reads it in place).
   void extend(Id id, Lifetime life);
-  // Assigns offsets. No declarations afterwards.
-  void finalize();
+  // Assigns offsets. No declarations afterwards. reuse = false lays every buffer out one after
+  // another (the no-reuse layout): what tests compare the reusing plan against.
+  void finalize(bool reuse = true);
   bool finalized() const { return finalized_; }
 
   size_t size() const { return buffers_.size(); }
@@ -78,6 +79,7 @@ class MemoryPlan {
   std::string table() const;
 
  private:
+  void lay_out_sequentially();
   std::vector<BufferDecl> buffers_;
   std::vector<size_t> offsets_;
   size_t total_ = 0;

@@ -28,7 +28,7 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
   if (on_device()) prepare_device_layers();
   optimizer_ = make_optimizer(options_.optimizer);
   declare_buffers();
-  plan_.finalize();
+  plan_.finalize(options_.reuse_memory);
   if (!options_.allocate) return;
   arena_ = Arena(plan_.total_bytes(), options_.device);
   bind_views();

@@ -42,6 +42,8 @@ struct ModelOptions {
   OptimizerConfig optimizer;
   // false: plan only (summary and plan are valid, nothing is allocated, no step may run).
   bool allocate = true;
+  // false: no two buffers share memory (the plan's no-reuse layout). Tests compare the two.
+  bool reuse_memory = true;
   // CUDA: the most workspace a cuDNN convolution algorithm may ask for. A plan-only CUDA model
   // (allocate = false) cannot ask cuDNN, and reserves this much for it (an upper bound).
   size_t cudnn_workspace_limit = size_t(64) << 20;
