@@ -64,7 +64,7 @@ struct DataFlags {
   std::string data_dataset = "train_data";
   std::string label_dataset = "train_label";
 };
-// Adds --data (required when `required`), --image-shape, --data-dataset, --label-dataset.
+// Adds --data (required when `required`), --image-shape, --data-name, --label-name.
 void add_data_options(CLI::App& sub, DataFlags& f, bool required);
 DatasetOptions dataset_options(const DataFlags& f);
 // Throws naming the file when its images or classes do not fit the model.
