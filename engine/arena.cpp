@@ -12,7 +12,6 @@
 namespace knotnet {
 
 namespace {
-std::atomic<long> g_live{0};
 std::atomic<long> g_allocations{0};
 }  // namespace
 
@@ -34,7 +33,6 @@ Arena::Arena(size_t bytes, Device device) : bytes_(bytes), device_(device) {
     KN_THROW("this build of knotnet has no CUDA backend; use --device cpu");
 #endif
   }
-  ++g_live;
   ++g_allocations;
 }
 
@@ -63,7 +61,6 @@ void Arena::release() noexcept {
 #endif
   }
   base_ = nullptr;
-  --g_live;
 }
 
 Tensor Arena::view(const MemoryPlan& plan, MemoryPlan::Id id) const {
@@ -73,7 +70,6 @@ Tensor Arena::view(const MemoryPlan& plan, MemoryPlan::Id id) const {
   return Tensor(static_cast<char*>(base_) + off, b.shape, b.dtype, device_);
 }
 
-long Arena::live_count() { return g_live.load(); }
 long Arena::allocation_count() { return g_allocations.load(); }
 
 }  // namespace knotnet

@@ -26,9 +26,8 @@ class Arena {
   // The view of one planned buffer.
   Tensor view(const MemoryPlan& plan, MemoryPlan::Id id) const;
 
-  // Arenas alive in this process, and allocations made by arenas since start: what tests
-  // read to prove that a training step allocates nothing.
-  static long live_count();
+  // Allocations made by arenas since start: what tests read to prove that a training step
+  // allocates nothing.
   static long allocation_count();
 
  private:

@@ -38,36 +38,6 @@ void write_history_csv(const std::string& path, const std::vector<EpochLog>& his
   write_file_atomically(path, os.str());
 }
 
-std::vector<EpochLog> read_history_csv(const std::string& path) {
-  std::ifstream f(path);
-  KN_CHECK(f, "cannot read ", path);
-  std::vector<EpochLog> out;
-  std::string line;
-  std::getline(f, line);  // header
-  while (std::getline(f, line)) {
-    if (line.empty()) continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
-    if (line.back() == ',') cells.emplace_back();
-    KN_CHECK(cells.size() == 8, path, ": malformed row '", line, "'");
-    EpochLog e;
-    e.epoch = std::stoll(cells[0]);
-    e.loss = std::stod(cells[1]);
-    e.accuracy = std::stod(cells[2]);
-    e.has_validation = !cells[3].empty();
-    if (e.has_validation) {
-      e.val_loss = std::stod(cells[3]);
-      e.val_accuracy = std::stod(cells[4]);
-    }
-    e.lr = std::stod(cells[5]);
-    e.images_per_second = std::stod(cells[6]);
-    e.seconds = std::stod(cells[7]);
-    out.push_back(e);
-  }
-  return out;
-}
-
 bool plot_history(const std::string& csv_path, const std::string& png_path, const std::string& title) {
   static bool warned = false;
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {

@@ -15,7 +15,6 @@
 namespace knotnet::app {
 
 void write_history_csv(const std::string& path, const std::vector<EpochLog>& history);
-std::vector<EpochLog> read_history_csv(const std::string& path);
 // Returns false (after printing a notice to stderr once) when gnuplot is not available.
 bool plot_history(const std::string& csv_path, const std::string& png_path, const std::string& title);
 void write_json(const std::string& path, const nlohmann::json& j);
