@@ -64,14 +64,19 @@ MemoryBudget parse_memory_budget(const std::string& text) {
   return b;
 }
 
-BudgetCheck check_budget(const MemoryPlan& plan, int64_t batch, const MemoryBudget& budget, const DeviceMemory& dev,
-                         const std::function<size_t(int64_t)>& plan_for_batch) {
-  BudgetCheck c;
-  c.needed = plan.total_bytes() + dev.context;
+size_t check_budget_limit(const MemoryBudget& budget, const DeviceMemory& dev) {
   // Without a budget, the limit is what is free on the card; with one, the budget, and never
   // more than is free.
   size_t limit = budget.set ? budget.bytes(dev.total) : dev.free + dev.context;
   if (budget.set && dev.free + dev.context < limit) limit = dev.free + dev.context;
+  return limit;
+}
+
+BudgetCheck check_budget(const MemoryPlan& plan, int64_t batch, const MemoryBudget& budget, const DeviceMemory& dev,
+                         const std::function<size_t(int64_t)>& plan_for_batch) {
+  BudgetCheck c;
+  c.needed = plan.total_bytes() + dev.context;
+  const size_t limit = check_budget_limit(budget, dev);
   c.budget = limit;
   c.fits = c.needed <= limit;
   // Largest batch whose plan fits: exponential search up, then bisection.
@@ -109,27 +114,6 @@ BudgetCheck check_budget(const MemoryPlan& plan, int64_t batch, const MemoryBudg
   os << "  nothing was allocated and training did not start";
   c.report = os.str();
   return c;
-}
-
-}  // namespace knotnet
-
-#ifdef KNOTNET_HAVE_CUDA
-#include "engine/cuda_check.h"
-#endif
-
-namespace knotnet {
-
-DeviceMemory query_device_memory() {
-#ifdef KNOTNET_HAVE_CUDA
-  int count = 0;
-  KN_CHECK(cudaGetDeviceCount(&count) == cudaSuccess && count > 0,
-           "no CUDA device is visible; give the card's size with --device-memory to plan without one");
-  DeviceMemory d;
-  KN_CUDA_CHECK(cudaMemGetInfo(&d.free, &d.total));
-  return d;
-#else
-  KN_THROW("this build has no CUDA backend; give the card's size with --device-memory to plan without a GPU");
-#endif
 }
 
 }  // namespace knotnet

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "engine/device_memory.h"
 #include "engine/memory_plan.h"
 
 namespace knotnet {
@@ -25,12 +26,6 @@ struct MemoryBudget {
 // "0.5". Throws naming the value for anything else.
 MemoryBudget parse_memory_budget(const std::string& text);
 
-struct DeviceMemory {
-  size_t total = 0;  // the card's memory
-  size_t free = 0;   // free before knotnet allocates anything (after its context exists)
-  size_t context = 0;  // what knotnet's CUDA context and library handles took, measured
-};
-
 struct BudgetCheck {
   bool fits = true;
   size_t needed = 0;  // plan total + context
@@ -39,16 +34,13 @@ struct BudgetCheck {
   std::string report;  // the message for the user when it does not fit
 };
 
+// The most a plan plus context may take under `budget` on `dev`: the budget, never more than
+// what is free (plus the context, already taken); what is free when no budget is set.
+size_t check_budget_limit(const MemoryBudget& budget, const DeviceMemory& dev);
+
 // plan_for_batch(b) returns the plan's total bytes for batch size b (monotone in b);
 // `plan` is the plan at the requested batch.
 BudgetCheck check_budget(const MemoryPlan& plan, int64_t batch, const MemoryBudget& budget, const DeviceMemory& dev,
                          const std::function<size_t(int64_t)>& plan_for_batch);
 
-}  // namespace knotnet
-
-namespace knotnet {
-// The GPU's total and free memory as seen from this process (its CUDA context created). Throws
-// in a build without CUDA or without a visible GPU. The context's own size is not measured yet
-// (it needs NVML or a measurement before the context exists; the GPU memory issue owes it).
-DeviceMemory query_device_memory();
 }  // namespace knotnet

@@ -1,5 +1,8 @@
 #include "engine/cuda_context.h"
 
+#include "engine/device_memory.h"
+#include "engine/gpu_memory_probe.h"
+
 #ifdef KNOTNET_HAVE_CUDA
 #include "engine/cuda_check.h"
 #endif
@@ -43,14 +46,35 @@ CudaContext& CudaContext::get() {
 
 CudaContext::CudaContext() {
   KN_CHECK(cuda_device_present(), "the CUDA backend needs a CUDA device, and none is visible");
-  KN_CUDA_CHECK(cudaSetDevice(device_));
+  // Neither the device's properties nor its PCI id need a context: read them first, then the
+  // card's used memory through NVML, before cudaSetDevice makes the primary context.
   cudaDeviceProp prop{};
   KN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
   name_ = prop.name;
+  cc_major_ = prop.major;
+  char bus[32] = {};
+  if (cudaDeviceGetPCIBusId(bus, sizeof bus, device_) == cudaSuccess) pci_bus_id_ = bus;
+  const GpuMemoryProbe& probe = GpuMemoryProbe::get();
+  const auto before = probe.device_usage(pci_bus_id_);
+  KN_CUDA_CHECK(cudaSetDevice(device_));
+  KN_CUDA_CHECK(cudaFree(nullptr));  // the context exists from here on
+  size_t free_with_context = 0, total = 0;
+  KN_CUDA_CHECK(cudaMemGetInfo(&free_with_context, &total));
   KN_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
   KN_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
   KN_CUDNN_CHECK(cudnnCreate(&cudnn_));
   KN_CUDNN_CHECK(cudnnSetStream(cudnn_, compute_));
+  const auto after = probe.device_usage(pci_bus_id_);
+  if (before && after) {
+    context_bytes_ = after->used > before->used ? after->used - before->used : 0;
+    context_method_ = "NVML: the card's used memory before the context and after the cuDNN handle";
+  } else {
+    size_t free_now = 0;
+    KN_CUDA_CHECK(cudaMemGetInfo(&free_now, &total));
+    context_bytes_ = free_with_context > free_now ? free_with_context - free_now : 0;
+    context_method_ = "cudaMemGetInfo: the streams and cuDNN handle only; the context itself is not measured (" +
+                      probe.why_unavailable() + ")";
+  }
 }
 
 CudaContext::~CudaContext() {
@@ -63,5 +87,20 @@ CudaContext::~CudaContext() {
 void CudaContext::sync_compute() const { KN_CUDA_CHECK(cudaStreamSynchronize(compute_)); }
 
 #endif
+
+DeviceMemory query_device_memory() {
+#ifdef KNOTNET_HAVE_CUDA
+  KN_CHECK(cuda_device_present(), "no CUDA device is visible; give the card's size with --device-memory to plan without one");
+  const CudaContext& ctx = CudaContext::get();
+  DeviceMemory d;
+  KN_CUDA_CHECK(cudaMemGetInfo(&d.free, &d.total));
+  d.context = ctx.context_bytes();
+  d.context_method = ctx.context_method();
+  d.cc_major = ctx.cc_major();
+  return d;
+#else
+  KN_THROW("this build has no CUDA backend; give the card's size with --device-memory to plan without a GPU");
+#endif
+}
 
 }  // namespace knotnet

@@ -2,6 +2,11 @@
 // second stream for the reader's host-to-device copies, and the cuDNN handle (bound to the
 // compute stream). Made lazily on first use, on device 0, and kept until exit.
 //
+// Its making is measured: the card's used memory (NVML, which needs no context) just before the
+// context exists and just after the streams and the cuDNN handle do. Without NVML the context
+// itself cannot be seen (cudaMemGetInfo needs one): then only the library handles are measured,
+// from cudaMemGetInfo after the context, and context_method() says so.
+//
 // cuda_device_present() and resolve_device() exist in every build, so `--device auto` works
 // without CUDA (it picks the CPU there).
 #pragma once
@@ -37,6 +42,11 @@ class CudaContext {
   cudaStream_t compute() const { return compute_; }
   cudaStream_t copy() const { return copy_; }
   cudnnHandle_t cudnn() const { return cudnn_; }
+  int cc_major() const { return cc_major_; }
+  const std::string& pci_bus_id() const { return pci_bus_id_; }
+  // Device memory the context, the streams and the cuDNN handle took, and how it was measured.
+  size_t context_bytes() const { return context_bytes_; }
+  const std::string& context_method() const { return context_method_; }
   // Blocks the host until the compute stream is idle: where the host must read a result (the
   // loss, predictions). Never a device-wide synchronisation.
   void sync_compute() const;
@@ -46,6 +56,10 @@ class CudaContext {
   ~CudaContext();
   int device_ = 0;
   std::string name_;
+  std::string pci_bus_id_;
+  int cc_major_ = 0;
+  size_t context_bytes_ = 0;
+  std::string context_method_;
   cudaStream_t compute_ = nullptr;
   cudaStream_t copy_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;

@@ -30,7 +30,14 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
   declare_buffers();
   plan_.finalize(options_.reuse_memory);
   if (!options_.allocate) return;
-  arena_ = Arena(plan_.total_bytes(), options_.device);
+  if (options_.alloc.policy == AllocPolicy::planned) {
+    arena_ = Arena(plan_, memory_resource(options_.device));
+  } else {
+    KN_CHECK(on_device() || options_.alloc.policy == AllocPolicy::growth, "--alloc ", options_.alloc.str(),
+             " needs a GPU; on the CPU use planned or growth");
+    arena_ = Arena(plan_, memory_resource(options_.device), options_.alloc,
+                   on_device() ? query_device_memory() : DeviceMemory{}, options_.growth_cap);
+  }
   bind_views();
   initialise();
 }
@@ -47,6 +54,7 @@ void Model::prepare_device_layers() {
     dp.cudnn_workspace_limit = options_.cudnn_workspace_limit;
     dp.query_library = options_.allocate;
     dp.needs_input_grad = i > 0;
+    dp.force_implicit_conv = options_.all_conv_implicit;
     layers_[i]->prepare_device(dp);
   }
 }
@@ -284,7 +292,7 @@ void Model::initialise_device() {
 }
 
 void Model::check_images(const Tensor& x, int64_t n) const {
-  KN_CHECK(arena_.base(), "this model was built to plan only (ModelOptions::allocate = false)");
+  KN_CHECK(arena_.allocated(), "this model was built to plan only (ModelOptions::allocate = false)");
   KN_CHECK(x.device == Device::cpu, "batches are given in host memory");
   KN_CHECK(n > 0 && n <= options_.batch, "a batch of ", n, " samples does not fit the planned batch size ",
            options_.batch);

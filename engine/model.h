@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/alloc_policy.h"
 #include "engine/arena.h"
 #include "engine/device_staging.h"
 #include "engine/layer.h"
@@ -47,6 +48,12 @@ struct ModelOptions {
   // CUDA: the most workspace a cuDNN convolution algorithm may ask for. A plan-only CUDA model
   // (allocate = false) cannot ask cuDNN, and reserves this much for it (an upper bound).
   size_t cudnn_workspace_limit = size_t(64) << 20;
+  // CUDA: every convolution on the hand-written implicit GEMM (no cuDNN workspace), whatever
+  // its spec line says: the last step of fitting a budget (engine/budget_fit.h).
+  bool all_conv_implicit = false;
+  // How the arena takes its memory (--alloc), and growth's limit (0: none).
+  AllocOptions alloc;
+  size_t growth_cap = 0;
 };
 
 class Model {
@@ -60,6 +67,9 @@ class Model {
   // Keras-style table: layer, output shape, parameters; then the totals.
   std::string summary() const;
   const MemoryPlan& plan() const { return plan_; }
+  // Bytes the arena took from the device or host (0 for a plan-only model): the plan's total
+  // under --alloc planned, more under the other policies.
+  size_t held_bytes() const { return arena_.held_bytes(); }
   const ModelOptions& options() const { return options_; }
   const ModelSpec& spec() const { return spec_; }
   int64_t batch() const { return options_.batch; }

@@ -46,7 +46,7 @@ TEST(BudgetCheck, RefusesWithReportAndSuggestsLargestBatch) {
   opt.allocate = false;
   opt.device = Device::cuda;
   Model m(load_spec("seed"), opt);
-  DeviceMemory card{size_t(80) << 30, size_t(70) << 30, size_t(500) << 20};
+  DeviceMemory card{.total = size_t(80) << 30, .free = size_t(70) << 30, .context = size_t(500) << 20};
   MemoryBudget budget = parse_memory_budget("1GiB");
   BudgetCheck c = check_budget(m.plan(), 128, budget, card, plan_bytes);
   ASSERT_FALSE(c.fits);
@@ -68,15 +68,15 @@ TEST(BudgetCheck, FitsWhenLargeEnoughAndNeverAboveFree) {
   opt.batch = 32;
   opt.allocate = false;
   Model m(load_spec("seed"), opt);
-  DeviceMemory card{size_t(80) << 30, size_t(70) << 30, 0};
+  DeviceMemory card{.total = size_t(80) << 30, .free = size_t(70) << 30};
   EXPECT_TRUE(check_budget(m.plan(), 32, parse_memory_budget("0.5"), card, plan_bytes).fits);
   // A budget above what is free is capped at the free memory.
-  DeviceMemory busy{size_t(80) << 30, size_t(100) << 20, 0};
+  DeviceMemory busy{.total = size_t(80) << 30, .free = size_t(100) << 20};
   BudgetCheck c = check_budget(m.plan(), 32, parse_memory_budget("0.9"), busy, plan_bytes);
   EXPECT_FALSE(c.fits);
   EXPECT_EQ(c.budget, size_t(100) << 20);
   // Not even batch 1.
-  DeviceMemory tiny_card{size_t(8) << 20, size_t(8) << 20, 0};
+  DeviceMemory tiny_card{.total = size_t(8) << 20, .free = size_t(8) << 20};
   BudgetCheck none = check_budget(m.plan(), 32, MemoryBudget{}, tiny_card, plan_bytes);
   EXPECT_EQ(none.largest_batch, 0);
   EXPECT_THAT(none.report, HasSubstr("not even batch 1"));

@@ -83,7 +83,7 @@ TEST(Arena, ViewsPointInsideAndArePoisoned) {
   auto b = plan.declare("b", Role::scratch, Shape{5}, DType::f64, {0, 0});
   plan.finalize();
   long before = Arena::allocation_count();
-  Arena arena(plan.total_bytes(), Device::cpu);
+  Arena arena(plan, host_memory_resource());
   EXPECT_EQ(Arena::allocation_count(), before + 1);
   Tensor ta = arena.view(plan, a), tb = arena.view(plan, b);
   EXPECT_EQ(ta.shape, Shape({2, 3}));
