@@ -65,6 +65,8 @@ struct DevicePlan {
   // true: a CUDA context exists, so libraries (cuDNN) may be asked for their algorithms and
   // workspace. false (a plan-only model on a machine without a GPU): reserve upper bounds.
   bool query_library = false;
+  // true: convolutions run on the hand-written implicit GEMM, not cuDNN (fitting a budget).
+  bool force_implicit_conv = false;
   bool needs_input_grad = true;      // false for the first layer (nobody reads its dx)
 };
 

@@ -1,5 +1,7 @@
 // train_knots plan: builds a model for a batch size without data or allocation and prints its
-// summary and memory plan (one row per buffer, totals with and without lifetime reuse).
+// summary and memory plan (one row per buffer, totals with and without lifetime reuse). With a
+// budget (--gpu-mem, --device-memory, --alloc) it fits the model to it as fit does
+// (engine/budget_fit.h) and prints the plan it would train with, or the report.
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -7,6 +9,7 @@
 #include "io/h5_dataset.h"
 #include "apps/train_knots/command.h"
 #include "engine/budget.h"
+#include "engine/budget_fit.h"
 #include "engine/model.h"
 
 namespace knotnet::app {
@@ -20,15 +23,9 @@ struct PlanFlags {
   std::string image_shape;
   std::string gpu_mem;
   std::string device_memory;
+  std::string alloc = "planned";
   bool json = false;
 };
-
-// Plan-only total for another batch size (for the largest-batch search).
-size_t plan_total(const ModelSpec& spec, ModelOptions opt, const Shape& input, int64_t batch) {
-  opt.batch = batch;
-  opt.allocate = false;
-  return Model(spec, opt, input).plan().total_bytes();
-}
 
 nlohmann::json plan_json(const Model& m) {
   const MemoryPlan& p = m.plan();
@@ -67,6 +64,8 @@ std::function<int()> setup(CLI::App& sub) {
   sub.add_option("--gpu-mem", f->gpu_mem, "memory budget: a size (6GiB, 512MiB) or a fraction of the card (0.5)");
   sub.add_option("--device-memory", f->device_memory,
                  "the card's memory to plan against, e.g. 80GiB (default: the GPU's, when there is one)");
+  sub.add_option("--alloc", f->alloc, "allocation policy whose budget to check: planned, preallocate, growth, fraction=F")
+      ->capture_default_str();
   sub.add_flag("--json", f->json, "print the plan as JSON");
   return [f]() {
     ModelOptions opt;
@@ -76,26 +75,39 @@ std::function<int()> setup(CLI::App& sub) {
     opt.allocate = false;
     Shape input = f->image_shape.empty() ? Shape{} : parse_image_shape(f->image_shape);
     ModelSpec spec = load_spec(f->model);
-    Model m(spec, opt, input);
-    nlohmann::json j = plan_json(m);
+    const AllocOptions alloc = parse_alloc_policy(f->alloc);
+    nlohmann::json budget_json;
     std::string budget_text;
-    if (!f->gpu_mem.empty() || !f->device_memory.empty()) {
+    if (!f->gpu_mem.empty() || !f->device_memory.empty() || alloc.policy != AllocPolicy::planned) {
       MemoryBudget budget = f->gpu_mem.empty() ? MemoryBudget{} : parse_memory_budget(f->gpu_mem);
-      DeviceMemory dev = f->device_memory.empty() ? query_device_memory() : DeviceMemory{};
+      DeviceMemory dev;
       if (!f->device_memory.empty()) {
         MemoryBudget card = parse_memory_budget(f->device_memory);
         KN_CHECK(!card.fraction, "--device-memory '", f->device_memory, "': expected a size such as 80GiB");
         dev.total = dev.free = static_cast<size_t>(card.value);
+      } else {
+        dev = query_device_memory();
       }
-      BudgetCheck c = check_budget(m.plan(), f->batch, budget, dev,
-                                   [&](int64_t b) { return plan_total(spec, opt, input, b); });
-      j["budget"] = {{"budget_bytes", c.budget},   {"needed_bytes", c.needed}, {"fits", c.fits},
-                     {"largest_batch", c.largest_batch}, {"context_bytes", dev.context},
+      BudgetFit fit = fit_to_budget(spec, opt, input, policy_budget(alloc, budget, dev), dev);
+      const BudgetCheck& c = fit.check;
+      opt = fit.options;  // the plan printed below is the one training would use
+      budget_json = {{"alloc", alloc.str()},
+                     {"budget_bytes", c.budget},
+                     {"needed_bytes", c.needed},
+                     {"fits", c.fits},
+                     {"convolutions", fit.choice},
+                     {"tried", fit.tried},
+                     {"largest_batch", c.largest_batch},
+                     {"context_bytes", dev.context},
                      {"device_total_bytes", dev.total}};
       budget_text = c.fits ? detail::concat("budget: ", format_bytes(c.budget), ", needed ", format_bytes(c.needed),
-                                            ": fits (largest batch that fits: ", c.largest_batch, ")\n")
+                                            " with ", fit.choice, ": fits (largest batch that fits: ",
+                                            c.largest_batch, ")\n")
                            : c.report + "\n";
     }
+    Model m(spec, opt, input);
+    nlohmann::json j = plan_json(m);
+    if (!budget_json.is_null()) j["budget"] = budget_json;
     if (f->json) {
       std::cout << j.dump(2) << "\n";
     } else {

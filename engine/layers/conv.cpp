@@ -62,7 +62,7 @@ std::vector<ScratchInfo> ConvLayer::device_scratch_infos(int64_t batch, DType dt
 void ConvLayer::prepare_device(const DevicePlan& plan) {
   const Shape& in = input_shape();
   dims_ = cuda::ConvDims::make(plan.batch, in[0], in[1], in[2], geom_.k, geom_.f, same_);
-  use_cudnn_ = !implicit_ && dims_.symmetric();
+  use_cudnn_ = !implicit_ && !plan.force_implicit_conv && dims_.symmetric();
   cudnn_.reset();
   planned_workspace_ = 0;
 #ifdef KNOTNET_HAVE_CUDA
