@@ -1,5 +1,6 @@
 #include "engine/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <vector>
@@ -48,14 +49,15 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
   std::vector<EpochLog> history;
   stopped_early_ = false;
   const int64_t samples = train_.samples();
-  const int64_t steps = (samples + model_.batch() - 1) / model_.batch();
+  int64_t steps = (samples + model_.batch() - 1) / model_.batch();
+  if (options.steps_per_epoch > 0) steps = std::min(steps, options.steps_per_epoch);
   for (int64_t epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     train_.begin_epoch(epoch);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
     Tensor images, labels;
-    while (train_.next(images, labels)) {
+    while ((options.steps_per_epoch == 0 || step < steps) && train_.next(images, labels)) {
       const DeviceBatch* db = train_.device_batch();
       LossResult r = db ? model_.train_on_device_batch(*db) : model_.train_on_batch(images, labels);
       ++step;

@@ -63,6 +63,9 @@ class NonFiniteLoss : public Error {
 struct FitOptions {
   int64_t epochs = 10;
   int64_t initial_epoch = 0;  // epochs already completed (resume)
+  // At most this many updates per epoch (0: the whole source), as Keras's steps_per_epoch; each
+  // epoch still starts a new order of its own, so a resumed run sees the same batches.
+  int64_t steps_per_epoch = 0;
 };
 
 class Trainer {

@@ -164,6 +164,28 @@ TEST_F(TrainKnots, EarlyStoppingTriggers) {
   EXPECT_EQ(read_json(out / "summary.json")["epochs_run"], 3);
 }
 
+// growth takes one allocation per buffer and shares none across lifetimes: it holds more than
+// the plan; --steps-per-epoch caps each epoch's updates.
+TEST_F(TrainKnots, GrowthHoldsEveryBufferApartAndStepsPerEpochCapsUpdates) {
+  fs::path planned = dir_->path() / "planned", growth = dir_->path() / "growth";
+  std::string log;
+  ASSERT_EQ(test::run_command(fit(planned.string(), "--epochs 2 --steps-per-epoch 3 --device cpu"), &log), 0) << log;
+  ASSERT_EQ(test::run_command(fit(growth.string(), "--epochs 2 --steps-per-epoch 3 --device cpu --alloc growth"), &log), 0)
+      << log;
+  nlohmann::json p = read_json(planned / "summary.json"), g = read_json(growth / "summary.json");
+  EXPECT_EQ(p["alloc"], "planned");
+  EXPECT_EQ(g["alloc"], "growth");
+  EXPECT_EQ(p["held_bytes"], p["plan_bytes"]);
+  EXPECT_GT(g["held_bytes"].get<size_t>(), g["plan_bytes"].get<size_t>());
+  // The same updates either way: the policy changes where buffers live, not what is computed.
+  EXPECT_EQ(weights(planned / "last.h5"), weights(growth / "last.h5"));
+  std::ifstream batches(planned / "batches.csv");
+  std::string line;
+  int rows = -1;  // the header
+  while (std::getline(batches, line)) ++rows;
+  EXPECT_EQ(rows, 6);
+}
+
 TEST_F(TrainKnots, ShuffleNoneWarns) {
   std::string log;
   ASSERT_EQ(test::run_command(fit((dir_->path() / "noshuffle").string(), "--epochs 1 --shuffle none"), &log), 0) << log;
@@ -184,6 +206,11 @@ TEST_F(TrainKnots, BadFlagsGetClearMessages) {
       {"fit --data " + data_ + " --shuffle sometimes", "sometimes"},
       {"fit --data " + data_ + " --gpu-mem lots --device cpu", "lots"},
       {"fit --data " + data_ + " --device tpu", "tpu"},
+      {"fit --data " + data_ + " --alloc lavish", "--alloc 'lavish'"},
+      {"fit --data " + data_ + " --alloc fraction=1.5", "in (0, 1]"},
+      {"fit --data " + data_ + " --alloc preallocate --device cpu", "needs a GPU"},
+      {"fit --data " + data_ + " --alloc fraction=0.5 --gpu-mem 1GiB", "sizes its own block"},
+      {"fit --data " + data_ + " --steps-per-epoch -1", "--steps-per-epoch"},
       {"fit --data " + data_ + " --model nosuchspec", "neither a named spec"},
       {"fit --resume " + dir_->path().string(), "no run.json"},
       {"evaluate --data " + data_, "--checkpoint"},

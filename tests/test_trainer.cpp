@@ -64,6 +64,21 @@ TEST(Trainer, InitialEpochResumesCounting) {
   EXPECT_FALSE(history[0].has_validation);
 }
 
+TEST(Trainer, StepsPerEpochCapsUpdatesAndImages) {
+  auto m = tiny(32);
+  test::ToySource train(1280, 32, 16, 5);  // 40 batches an epoch
+  Trainer t(*m, train, nullptr);
+  auto history = t.fit({.epochs = 2, .steps_per_epoch = 3});
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(m->step_count(), 6);
+  // A cap above the epoch's batches changes nothing.
+  auto m2 = tiny(32);
+  test::ToySource small(96, 32, 16, 5);
+  Trainer t2(*m2, small, nullptr);
+  t2.fit({.epochs = 1, .steps_per_epoch = 50});
+  EXPECT_EQ(m2->step_count(), 3);
+}
+
 TEST(Trainer, NonFiniteLossStopsWithMessage) {
   auto m = tiny(32);
   for (const auto& p : m->parameters())

@@ -23,6 +23,7 @@
 #include "apps/train_knots/run_outputs.h"
 #include "apps/train_knots/run_state.h"
 #include "engine/budget.h"
+#include "engine/budget_fit.h"
 #include "engine/callbacks.h"
 #include "engine/cuda_context.h"
 #include "engine/model.h"
@@ -46,6 +47,8 @@ struct FitFlags {
   std::string shuffle = "window";
   std::string device = "auto";
   std::string gpu_mem;
+  std::string alloc = "planned";
+  int64_t steps_per_epoch = 0;
   std::string out;
   std::string resume;
   bool json = false;
@@ -71,6 +74,8 @@ nlohmann::json flags_json(const FitFlags& f) {
           {"shuffle", f.shuffle},
           {"device", f.device},
           {"gpu_mem", f.gpu_mem},
+          {"alloc", f.alloc},
+          {"steps_per_epoch", f.steps_per_epoch},
           {"image_shape", f.data.image_shape},
           {"data_dataset", f.data.data_dataset},
           {"label_dataset", f.data.label_dataset},
@@ -94,6 +99,8 @@ void flags_from_json(const nlohmann::json& j, FitFlags& f) {
   f.seed = j.at("seed");
   f.shuffle = j.at("shuffle");
   f.gpu_mem = j.at("gpu_mem");
+  f.alloc = j.value("alloc", std::string("planned"));  // runs from before --alloc existed
+  f.steps_per_epoch = j.value("steps_per_epoch", int64_t(0));
   f.data.image_shape = j.at("image_shape");
   f.data.data_dataset = j.at("data_dataset");
   f.data.label_dataset = j.at("label_dataset");
@@ -169,8 +176,13 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   // Check every flag before any work, so a typo costs nothing.
   ShuffleMode shuffle = parse_shuffle_mode(f.shuffle);
   const MemoryBudget budget = f.gpu_mem.empty() ? MemoryBudget{} : parse_memory_budget(f.gpu_mem);
+  const AllocOptions alloc = parse_alloc_policy(f.alloc);
+  KN_CHECK(f.gpu_mem.empty() || alloc.policy == AllocPolicy::planned || alloc.policy == AllocPolicy::growth,
+           "--gpu-mem applies to --alloc planned and growth; --alloc ", alloc.str(), " sizes its own block");
   const SplitFractions fractions = parse_split_fractions(f.split);
   const Device device = resolve_device(f.device);
+  KN_CHECK(device == Device::cuda || alloc.policy == AllocPolicy::planned || alloc.policy == AllocPolicy::growth,
+           "--alloc ", alloc.str(), " needs a GPU; on the CPU use planned or growth");
   if (shuffle == ShuffleMode::none)
     std::fprintf(stderr,
                  "warning: --shuffle none reads the file in order; on a file sorted by class every batch holds one "
@@ -189,6 +201,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   mopt.optimizer.name = f.optimizer;
   mopt.optimizer.lr = f.lr;
   mopt.optimizer.momentum = f.momentum;
+  mopt.alloc = alloc;
   const std::string& spec_text = spec.text;
   if (spec.input != info.image_shape)
     std::fprintf(stderr, "note: %s's input line says %s; the model is built for the file's images %s\n",
@@ -198,16 +211,26 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
     plan_only.allocate = false;
     Model planned(spec, plan_only, info.image_shape);
     check_data_fits_model(data, planned);
-    if (mopt.device == Device::cuda) {
-      BudgetCheck c = check_budget(planned.plan(), f.batch, budget, query_device_memory(), [&](int64_t b) {
-        ModelOptions o = plan_only;
-        o.batch = b;
-        return Model(spec, o, info.image_shape).plan().total_bytes();
-      });
-      KN_CHECK(c.fits, c.report);
+    if (mopt.device == Device::cuda && alloc.policy != AllocPolicy::growth) {
+      // Everything is checked before anything is allocated; a model that does not fit stops
+      // here with the report, never with an out-of-memory error mid-training.
+      const DeviceMemory dev = query_device_memory();
+      BudgetFit fit = fit_to_budget(spec, mopt, info.image_shape, policy_budget(alloc, budget, dev), dev);
+      KN_CHECK(fit.fits, fit.check.report);
+      if (fit.fell_back)
+        std::fprintf(stderr, "note: to fit the budget (%s) the convolutions use %s\n", format_bytes(fit.check.budget).c_str(),
+                     fit.choice.c_str());
+      mopt = fit.options;
     }
   }
-  const size_t free_before_model = mopt.device == Device::cuda ? query_device_memory().free : 0;
+  // growth takes no plan-wide check (that is the point of it): --gpu-mem caps what it may take,
+  // and the allocation that would pass the cap fails, naming its buffer.
+  if (alloc.policy == AllocPolicy::growth && budget.set && mopt.device == Device::cuda) {
+    const DeviceMemory dev = query_device_memory();
+    const size_t cap = budget.bytes(dev.total);
+    mopt.growth_cap = cap > dev.context ? cap - dev.context : 1;
+  }
+  const DeviceMemory dev_before = mopt.device == Device::cuda ? query_device_memory() : DeviceMemory{};
   Model model(spec, mopt, info.image_shape);
 
   if (f.out.empty()) f.out = default_out_dir();
@@ -239,10 +262,14 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
                f.data.path.c_str(), static_cast<long long>(info.n), info.image_shape.str().c_str(), data.classes(),
                split.train().size(), split.validation().size(), split.test().size(),
                static_cast<unsigned long long>(f.seed));
-  std::fprintf(stderr, "model %s: %s trainable parameters; memory plan %s at batch %lld on %s; output in %s\n",
+  std::fprintf(stderr, "model %s: %s trainable parameters; memory plan %s at batch %lld on %s (--alloc %s, holds %s",
                f.model.c_str(), format_count(model.trainable_count()).c_str(),
                format_bytes(model.plan().total_bytes()).c_str(), static_cast<long long>(f.batch),
-               device_name(mopt.device), f.out.c_str());
+               device_name(mopt.device), alloc.str().c_str(), format_bytes(model.held_bytes()).c_str());
+  if (mopt.device == Device::cuda)
+    std::fprintf(stderr, "; CUDA context %s; budget %s", format_bytes(dev_before.context).c_str(),
+                 budget.set ? budget.str().c_str() : "none");
+  std::fprintf(stderr, "); output in %s\n", f.out.c_str());
 
   ReaderOptions ropt;
   ropt.batch = f.batch;
@@ -274,7 +301,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   auto t0 = std::chrono::steady_clock::now();
   std::string status = "completed";
   try {
-    trainer.fit({.epochs = f.epochs, .initial_epoch = initial_epoch});
+    trainer.fit({.epochs = f.epochs, .initial_epoch = initial_epoch, .steps_per_epoch = f.steps_per_epoch});
   } catch (const NonFiniteLoss& e) {
     std::fprintf(stderr, "\n");
     status = "diverged";
@@ -311,10 +338,14 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   summary["plan_bytes"] = model.plan().total_bytes();
   // GPU memory: the plan's total (every byte the model holds), and what the card's free memory
   // says this process took from just after its CUDA context was made to the end of training.
-  summary["gpu_plan_bytes"] = mopt.device == Device::cuda ? nlohmann::json(model.plan().total_bytes()) : nlohmann::json();
-  summary["gpu_bytes_measured"] = mopt.device == Device::cuda
-                                      ? nlohmann::json(free_before_model - query_device_memory().free)
-                                      : nlohmann::json();
+  summary["alloc"] = alloc.str();
+  summary["held_bytes"] = model.held_bytes();
+  const bool gpu = mopt.device == Device::cuda;
+  summary["gpu_plan_bytes"] = gpu ? nlohmann::json(model.plan().total_bytes()) : nlohmann::json();
+  summary["gpu_held_bytes"] = gpu ? nlohmann::json(model.held_bytes()) : nlohmann::json();
+  summary["gpu_context_bytes"] = gpu ? nlohmann::json(dev_before.context) : nlohmann::json();
+  summary["gpu_context_method"] = gpu ? nlohmann::json(dev_before.context_method) : nlohmann::json();
+  summary["gpu_bytes_measured"] = gpu ? nlohmann::json(dev_before.free - query_device_memory().free) : nlohmann::json();
   summary["device"] = device_name(mopt.device);
   summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
                       {"non_trainable_params", model.statistics_count()}};
@@ -342,6 +373,15 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
       ->capture_default_str();
   sub.add_option("--device", f.device, "auto (the GPU when there is one), cpu or cuda")->capture_default_str();
   sub.add_option("--gpu-mem", f.gpu_mem, "GPU memory budget: a size (6GiB) or a fraction of the card (0.5)");
+  sub.add_option("--alloc", f.alloc,
+                 "how GPU memory is taken: planned (the plan's exact total), preallocate (all free memory but a "
+                 "reserve, as TensorFlow), growth (each buffer its own allocation, as allow_growth), fraction=F "
+                 "(F of the card)")
+      ->capture_default_str();
+  sub.add_option("--steps-per-epoch", f.steps_per_epoch,
+                 "at most this many updates per epoch, each epoch a new shuffled order (0: the whole split)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
   sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
   sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");
