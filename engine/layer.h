@@ -67,6 +67,7 @@ struct DevicePlan {
   bool query_library = false;
   // true: convolutions run on the hand-written implicit GEMM, not cuDNN (fitting a budget).
   bool force_implicit_conv = false;
+  bool tf32 = false;                 // cuDNN convolutions may use TF32 tensor cores
   bool needs_input_grad = true;      // false for the first layer (nobody reads its dx)
 };
 

@@ -55,6 +55,7 @@ void Model::prepare_device_layers() {
     dp.query_library = options_.allocate;
     dp.needs_input_grad = i > 0;
     dp.force_implicit_conv = options_.all_conv_implicit;
+    dp.tf32 = options_.tf32;
     layers_[i]->prepare_device(dp);
   }
 }

@@ -51,6 +51,10 @@ struct ModelOptions {
   // CUDA: every convolution on the hand-written implicit GEMM (no cuDNN workspace), whatever
   // its spec line says: the last step of fitting a budget (engine/budget_fit.h).
   bool all_conv_implicit = false;
+  // CUDA: let cuDNN's convolutions use TF32 tensor cores (10-bit mantissas in the products).
+  // Off by default: strict fp32, as on the CPU. The dense layers' SGEMM and the implicit GEMM are
+  // strict fp32 either way.
+  bool tf32 = false;
   // How the arena takes its memory (--alloc), and growth's limit (0: none).
   AllocOptions alloc;
   size_t growth_cap = 0;

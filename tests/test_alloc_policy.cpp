@@ -13,6 +13,7 @@
 #include "engine/arena.h"
 #include "engine/budget_fit.h"
 #include "engine/format.h"
+#include "engine/layers/conv.h"
 #include "engine/model.h"
 
 namespace knotnet {
@@ -221,6 +222,22 @@ size_t seed_total(size_t limit, bool implicit) {
   o.cudnn_workspace_limit = limit;
   o.all_conv_implicit = implicit;
   return Model(load_spec("seed"), o).plan().total_bytes();
+}
+
+TEST(BudgetFit, AllConvImplicitPutsEveryConvolutionOnTheImplicitGemm) {
+  ModelOptions o;
+  o.batch = 8;
+  o.device = Device::cuda;
+  o.allocate = false;
+  o.all_conv_implicit = true;
+  Model m(load_spec("seed"), o);
+  int convs = 0;
+  for (const auto& layer : m.layers())
+    if (const auto* conv = dynamic_cast<const ConvLayer*>(layer.get())) {
+      ++convs;
+      EXPECT_EQ(conv->device_algorithms(), "implicit GEMM") << conv->name();
+    }
+  EXPECT_EQ(convs, 3);
 }
 
 TEST(BudgetFit, TakesTheFirstFallbackThatFitsInOrder) {

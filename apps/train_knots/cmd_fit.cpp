@@ -49,6 +49,7 @@ struct FitFlags {
   std::string gpu_mem;
   std::string alloc = "planned";
   int64_t steps_per_epoch = 0;
+  bool tf32 = false;
   std::string out;
   std::string resume;
   bool json = false;
@@ -76,6 +77,7 @@ nlohmann::json flags_json(const FitFlags& f) {
           {"gpu_mem", f.gpu_mem},
           {"alloc", f.alloc},
           {"steps_per_epoch", f.steps_per_epoch},
+          {"tf32", f.tf32},
           {"image_shape", f.data.image_shape},
           {"data_dataset", f.data.data_dataset},
           {"label_dataset", f.data.label_dataset},
@@ -101,6 +103,7 @@ void flags_from_json(const nlohmann::json& j, FitFlags& f) {
   f.gpu_mem = j.at("gpu_mem");
   f.alloc = j.value("alloc", std::string("planned"));  // runs from before --alloc existed
   f.steps_per_epoch = j.value("steps_per_epoch", int64_t(0));
+  f.tf32 = j.value("tf32", false);
   f.data.image_shape = j.at("image_shape");
   f.data.data_dataset = j.at("data_dataset");
   f.data.label_dataset = j.at("label_dataset");
@@ -202,6 +205,9 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   mopt.optimizer.lr = f.lr;
   mopt.optimizer.momentum = f.momentum;
   mopt.alloc = alloc;
+  mopt.tf32 = f.tf32;
+  if (f.tf32 && device != Device::cuda)
+    std::fprintf(stderr, "note: --tf32 applies to GPU convolutions; the CPU computes in strict fp32\n");
   const std::string& spec_text = spec.text;
   if (spec.input != info.image_shape)
     std::fprintf(stderr, "note: %s's input line says %s; the model is built for the file's images %s\n",
@@ -347,6 +353,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   summary["gpu_context_method"] = gpu ? nlohmann::json(dev_before.context_method) : nlohmann::json();
   summary["gpu_bytes_measured"] = gpu ? nlohmann::json(dev_before.free - query_device_memory().free) : nlohmann::json();
   summary["device"] = device_name(mopt.device);
+  summary["math"] = mopt.device == Device::cuda && mopt.tf32 ? "tf32 (cuDNN convolutions)" : "fp32";
   summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
                       {"non_trainable_params", model.statistics_count()}};
   summary["versions"] = versions_json();
@@ -382,6 +389,8 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
                  "at most this many updates per epoch, each epoch a new shuffled order (0: the whole split)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  sub.add_flag("--tf32", f.tf32,
+               "let cuDNN's convolutions use TF32 tensor cores (faster, 10-bit mantissas); default strict fp32");
   sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
   sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
   sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");

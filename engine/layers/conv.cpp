@@ -79,7 +79,8 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
     return;
   }
   try {
-    cudnn_.reset(new cuda::CudnnConv(CudaContext::get().cudnn(), dims_, cuda::ConvMath::fp32,
+    cudnn_.reset(new cuda::CudnnConv(CudaContext::get().cudnn(), dims_,
+                                     plan.tf32 ? cuda::ConvMath::tf32 : cuda::ConvMath::fp32,
                                      plan.cudnn_workspace_limit, plan.needs_input_grad));
   } catch (const Error& e) {
     throw Error("layer '" + name() + "' (" + describe() + "): " + e.what() +
