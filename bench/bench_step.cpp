@@ -1,7 +1,8 @@
 // knotnet's whole training step on the GPU: train_on_batch (upload of the uint8 batch,
 // conversion, forward, loss, backward, Adagrad update, the read-back of the loss) for the seed
 // model at 128x128x3, batch 50, 128 and 256: strict fp32 with cuDNN and with the implicit-GEMM
-// convolutions, and cuDNN with TF32 allowed (ModelOptions::tf32; the dense SGEMM stays fp32).
+// convolutions, and cuDNN with TF32 allowed (ModelOptions::tf32; the dense SGEMM stays fp32);
+// batchnorm -> relu -> maxpool fused (the default), and unfused at batch 128 for comparison.
 // Same model and optimizer as bench/torch_step.py, whose figures scripts/gpu-check prints beside
 // these. Non-obvious choice: the batch is uploaded from pinned host memory inside the timed
 // step (PyTorch's baseline keeps its data on the GPU; pinned uint8 is ~6 MB at batch 128, a
@@ -43,7 +44,7 @@ struct Pinned {
   Pinned& operator=(const Pinned&) = delete;
 };
 
-void step(benchmark::State& state, const char* algo, bool tf32) {
+void step(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
   const int64_t batch = state.range(0);
   ModelOptions opt;
   opt.batch = batch;
@@ -51,6 +52,7 @@ void step(benchmark::State& state, const char* algo, bool tf32) {
   opt.optimizer.name = "adagrad";
   opt.optimizer.lr = 0.01;
   opt.tf32 = tf32;
+  opt.fuse = fuse;
   Model model(seed_with(algo), opt);
   const ToyBatch b = make_toy_batch(0, batch, 128, 128, 1);
   Pinned images(b.images.size()), labels(b.labels.size() * sizeof(int32_t));
@@ -85,12 +87,15 @@ void step(benchmark::State& state, const char* algo, bool tf32) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(step, seed_fp32_cudnn, "", false)
+BENCHMARK_CAPTURE(step, seed_fp32_cudnn, "", false, true)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(step, seed_fp32_implicit, "implicit", false)
+BENCHMARK_CAPTURE(step, seed_fp32_implicit, "implicit", false, true)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(step, seed_tf32_cudnn, "", true)
+BENCHMARK_CAPTURE(step, seed_tf32_cudnn, "", true, true)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+// The unfused GPU path (batchnorm, relu and maxpool as three layers), for the fusion's gain.
+BENCHMARK_CAPTURE(step, seed_fp32_cudnn_unfused, "", false, false)
+    ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

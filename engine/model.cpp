@@ -9,6 +9,7 @@
 
 #include "engine/cuda_context.h"
 #include "engine/device_copy.h"
+#include "engine/layers/fused_bn_relu_pool.h"
 #include "engine/rng.h"
 #include "kernels/cpu/convert.h"
 
@@ -84,6 +85,29 @@ void Model::build_layers() {
   }
   KN_CHECK(loss_, spec_.origin, ": the last layer must be 'softmax'");
   KN_CHECK(!layers_.empty(), spec_.origin, ": the model has no layers before softmax");
+  spec_index_.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) spec_index_[i] = static_cast<int>(i);
+  if (on_device() && options_.fuse) fuse_layers();
+}
+
+// batchnorm -> relu (-> maxpool 2) become one FusedBnReluPoolLayer (GPU models only).
+void Model::fuse_layers() {
+  std::vector<std::unique_ptr<Layer>> fused;
+  std::vector<int> index;
+  for (size_t i = 0; i < layers_.size();) {
+    bool pool = false;
+    if (FusedBnReluPoolLayer::fusable_at(layers_, i, pool)) {
+      fused.push_back(std::make_unique<FusedBnReluPoolLayer>(static_cast<const BatchNormLayer&>(*layers_[i]), pool));
+      index.push_back(spec_index_[i]);
+      i += pool ? 3 : 2;
+    } else {
+      fused.push_back(std::move(layers_[i]));
+      index.push_back(spec_index_[i]);
+      ++i;
+    }
+  }
+  layers_ = std::move(fused);
+  spec_index_ = std::move(index);
 }
 
 void Model::declare_buffers() {
@@ -259,7 +283,7 @@ void Model::initialise() {
   for (size_t li = 0; li < layers_.size(); ++li) {
     auto infos = layers_[li]->param_infos();
     for (size_t pi = 0; pi < infos.size(); ++pi) {
-      uint64_t stream = (static_cast<uint64_t>(li) << 16) | pi;
+      uint64_t stream = (static_cast<uint64_t>(spec_index_[li]) << 16) | pi;
       init_param(infos[pi], layers_[li]->params()[pi], options_.seed, stream, layers_[li]->name());
     }
   }
@@ -281,7 +305,7 @@ void Model::initialise_device() {
       char* host = infos[pi].trainable ? host_p.data() : host_s.data();
       const auto offset = static_cast<const char*>(dev.data) - static_cast<const char*>(flat.data);
       const Tensor twin(host + offset, dev.shape, dev.dtype, Device::cpu);
-      uint64_t stream = (static_cast<uint64_t>(li) << 16) | pi;
+      uint64_t stream = (static_cast<uint64_t>(spec_index_[li]) << 16) | pi;
       init_param(infos[pi], twin, options_.seed, stream, layers_[li]->name());
     }
   }

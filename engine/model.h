@@ -55,6 +55,10 @@ struct ModelOptions {
   // Off by default: strict fp32, as on the CPU. The dense layers' SGEMM and the implicit GEMM are
   // strict fp32 either way.
   bool tf32 = false;
+  // CUDA: run batchnorm -> relu (-> maxpool 2) as one fused layer (engine/layers/
+  // fused_bn_relu_pool.h): less memory, fewer passes. false keeps the unfused GPU path, for
+  // testing the fused one. The CPU never fuses.
+  bool fuse = true;
   // How the arena takes its memory (--alloc), and growth's limit (0: none).
   AllocOptions alloc;
   size_t growth_cap = 0;
@@ -125,6 +129,7 @@ class Model {
 
  private:
   void build_layers();
+  void fuse_layers();
   void declare_buffers();
   void bind_views();
   void initialise();
@@ -153,6 +158,9 @@ class Model {
   ModelOptions options_;
   Shape input_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  // Each layer's position in the spec: its parameters' random streams are numbered by it, so a
+  // fused GPU model starts from exactly the CPU model's values.
+  std::vector<int> spec_index_;
   std::unique_ptr<SoftmaxCrossEntropy> loss_;
   std::unique_ptr<Optimizer> optimizer_;
   int64_t trainable_ = 0;

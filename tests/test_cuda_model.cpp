@@ -1,6 +1,7 @@
 // The whole model on the GPU against the CPU from the same start: the seed model (at 32x32x3,
-// batch 4, and a partial batch of 3) with cuDNN and with the implicit-GEMM convolution, then a
-// few hundred steps of the tiny model on toy data. Skips without a GPU.
+// batch 4, and a partial batch of 3) with cuDNN and with the implicit-GEMM convolution, with its
+// batchnorm -> relu -> maxpool fused (the GPU default) and unfused, then a few hundred steps of
+// the tiny model on toy data. Skips without a GPU.
 //
 // Tolerances (relative, elements near zero held to a fraction of the tensor's scale, as in
 // tests/support/cuda_testing.h):
@@ -48,9 +49,10 @@ std::vector<float> host(const Tensor& t) {
 }
 
 std::unique_ptr<Model> make(const ModelSpec& spec, Device device, int64_t batch, const std::string& optimizer,
-                            Shape input, bool tf32 = false) {
+                            Shape input, bool tf32 = false, bool fuse = true) {
   ModelOptions opt;
   opt.tf32 = tf32;
+  opt.fuse = fuse;
   opt.batch = batch;
   opt.device = device;
   opt.seed = 11;
@@ -77,15 +79,16 @@ struct StepBounds {
   double loss = 1e-4, probs = 1e-4, grads = 2e-3, stats = 1e-4, params = 1e-5;
 };
 
-void seed_step_matches(const std::string& algo, bool tf32 = false) {
+void seed_step_matches(const std::string& algo, bool tf32 = false, bool fuse = true) {
   const StepBounds bound = tf32 ? StepBounds{1e-2, 1e-2, 5e-2, 1e-2, 1e-3} : StepBounds{};
   const Shape input{32, 32, 3};
   const ModelSpec spec = seed_with(algo);
   auto cpu = make(spec, Device::cpu, 4, "sgd", input);
-  auto gpu = make(spec, Device::cuda, 4, "sgd", input, tf32);
+  auto gpu = make(spec, Device::cuda, 4, "sgd", input, tf32, fuse);
   expect_same_start(*cpu, *gpu);
   for (int64_t n : {4, 3}) {  // the planned batch, then a partial one
-    SCOPED_TRACE("batch " + std::to_string(n) + ", conv " + (algo.empty() ? "cudnn" : algo) + (tf32 ? " tf32" : ""));
+    SCOPED_TRACE("batch " + std::to_string(n) + ", conv " + (algo.empty() ? "cudnn" : algo) + (tf32 ? " tf32" : "") +
+                 (fuse ? " fused" : " unfused"));
     Batch b(100 * n, n, 32);
     const LossResult rc = cpu->forward_backward(b.images, b.labels);
     const LossResult rg = gpu->forward_backward(b.images, b.labels);
@@ -119,6 +122,11 @@ TEST(CudaModel, SeedStepMatchesCpuWithCudnn) {
 TEST(CudaModel, SeedStepMatchesCpuWithImplicitGemm) {
   KN_REQUIRE_GPU();
   seed_step_matches("implicit");
+}
+
+TEST(CudaModel, SeedStepMatchesCpuUnfused) {
+  KN_REQUIRE_GPU();
+  seed_step_matches("", false, false);
 }
 
 TEST(CudaModel, SeedStepWithTf32ConvolutionsStaysCloseToCpu) {
