@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "apps/train_knots/command.h"
@@ -237,7 +238,33 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
     mopt.growth_cap = cap > dev.context ? cap - dev.context : 1;
   }
   const DeviceMemory dev_before = mopt.device == Device::cuda ? query_device_memory() : DeviceMemory{};
-  Model model(spec, mopt, info.image_shape);
+  std::unique_ptr<Model> built;
+  try {
+    built = std::make_unique<Model>(spec, mopt, info.image_shape);
+  } catch (const Error& e) {
+    // Under a small workspace limit cuDNN may offer no algorithm for some convolution. Then
+    // every convolution goes to the implicit GEMM (the budget's last fallback), if that plan
+    // fits the budget too; nothing was allocated yet either way.
+    if (mopt.device != Device::cuda || mopt.all_conv_implicit ||
+        std::string(e.what()).find("cuDNN offers no") == std::string::npos)
+      throw;
+    ModelOptions implicit = mopt;
+    implicit.all_conv_implicit = true;
+    implicit.allocate = false;
+    const Model planned(spec, implicit, info.image_shape);
+    const MemoryBudget limit = policy_budget(alloc, budget, dev_before);
+    const BudgetCheck c = check_budget(planned.plan(), f.batch, limit, dev_before, [&](int64_t b) {
+      ModelOptions o = implicit;
+      o.batch = b;
+      return Model(spec, o, info.image_shape).plan().total_bytes();
+    });
+    KN_CHECK(c.fits, e.what(), "\nand with every convolution on the implicit GEMM instead:\n", c.report);
+    std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
+    implicit.allocate = true;
+    mopt = implicit;
+    built = std::make_unique<Model>(spec, mopt, info.image_shape);
+  }
+  Model& model = *built;
 
   if (f.out.empty()) f.out = default_out_dir();
   fs::create_directories(f.out);
