@@ -75,4 +75,10 @@ json environment_json(const std::string& device, const std::vector<std::string>&
   return e;
 }
 
+nlohmann::json training_settings_json(const std::string& data, const std::string& image_shape, const std::string& model,
+                                      const std::string& optimizer, double lr, const std::string& device) {
+  return {{"data", data},           {"image_shape", image_shape}, {"model", model},
+          {"optimizer", optimizer}, {"lr", lr},                   {"device", device}};
+}
+
 }  // namespace knotnet::memcap

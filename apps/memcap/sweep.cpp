@@ -56,19 +56,14 @@ int run_sweep(const SweepFlags& f) {
   // Budgets above the card are pointless on a GPU; on the CPU the card's size is no bound.
   const int64_t max_mib = card_mib > 0 && c.device == "cuda" ? card_mib : int64_t{1} << 22;
 
-  json result = {{"experiment", "sweep"},
-                 {"environment", environment_json(c.device, c.argv)},
-                 {"settings",
-                  {{"data", c.data},
-                   {"image_shape", shape},
-                   {"model", c.model},
-                   {"optimizer", c.optimizer},
-                   {"lr", c.lr},
-                   {"device", c.device},
-                   {"steps_per_epoch", f.steps},
+  json settings = training_settings_json(c.data, shape, c.model, c.optimizer, c.lr, c.device);
+  settings.update({{"steps_per_epoch", f.steps},
                    {"policies", policies},
                    {"resolution_mib", f.resolution_mib},
-                   {"max_search_runs", f.max_search_runs}}},
+                   {"max_search_runs", f.max_search_runs}});
+  json result = {{"experiment", "sweep"},
+                 {"environment", environment_json(c.device, c.argv)},
+                 {"settings", settings},
                  {"rows", json::array()},
                  {"torch", {{"status", "not measured"}, {"why", "not run yet"}, {"results", json::array()}}}};
   const fs::path json_path = out / "sweep.json";

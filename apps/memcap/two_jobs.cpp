@@ -56,20 +56,15 @@ int run_two_jobs(const TwoJobsFlags& f) {
   const fs::path out = c.out, work = fs::path(c.work) / "two-jobs";
   fs::create_directories(out);
 
-  json result = {{"experiment", "two-jobs"},
-                 {"environment", environment_json(c.device, c.argv)},
-                 {"settings",
-                  {{"data", c.data},
-                   {"image_shape", shape},
-                   {"model", c.model},
-                   {"optimizer", c.optimizer},
-                   {"lr", c.lr},
-                   {"device", c.device},
-                   {"batch", f.batch},
+  json settings = training_settings_json(c.data, shape, c.model, c.optimizer, c.lr, c.device);
+  settings.update({{"batch", f.batch},
                    {"steps_per_epoch", f.steps},
                    {"epochs", f.epochs},
                    {"ready_timeout_s", f.ready_timeout_s},
-                   {"alloc_grace_s", f.alloc_grace_s}}},
+                   {"alloc_grace_s", f.alloc_grace_s}});
+  json result = {{"experiment", "two-jobs"},
+                 {"environment", environment_json(c.device, c.argv)},
+                 {"settings", settings},
                  {"policies", json::array()}};
   const fs::path json_path = out / "two_jobs.json";
   write_json_file(json_path, result);

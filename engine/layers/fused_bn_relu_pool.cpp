@@ -16,7 +16,8 @@ FusedBnReluPoolLayer::FusedBnReluPoolLayer(const BatchNormLayer& bn, bool pool)
       channels_(bn.channels()),
       momentum_(bn.momentum()),
       epsilon_(bn.epsilon()),
-      pool_(pool) {
+      pool_(pool),
+      param_infos_(bn.param_infos()) {
   const Shape& in = input_shape();
   KN_CHECK(in.rank() == 3, "layer '", name(), "': fusing needs (H, W, C) input, got ", in.str());
   if (pool_) {
@@ -34,16 +35,6 @@ bool FusedBnReluPoolLayer::fusable_at(const std::vector<std::unique_ptr<Layer>>&
   pool = i + 2 < layers.size() && dynamic_cast<const MaxPoolLayer*>(layers[i + 2].get()) && in[0] % 2 == 0 &&
          in[1] % 2 == 0;
   return true;
-}
-
-std::vector<ParamInfo> FusedBnReluPoolLayer::param_infos() const {
-  const Shape c{channels_};
-  return {
-      {"gamma", c, Init::ones, true, 0, 0},
-      {"beta", c, Init::zeros, true, 0, 0},
-      {"moving_mean", c, Init::zeros, false, 0, 0},
-      {"moving_variance", c, Init::ones, false, 0, 0},
-  };
 }
 
 std::vector<ScratchInfo> FusedBnReluPoolLayer::scratch_infos(int64_t batch, DType dtype) const {

@@ -23,7 +23,7 @@ class FusedBnReluPoolLayer final : public Layer {
   FusedBnReluPoolLayer(const BatchNormLayer& bn, bool pool);
   const char* kind() const override { return pool_ ? "batchnorm+relu+maxpool" : "batchnorm+relu"; }
   std::string describe() const override { return pool_ ? "batchnorm+relu+maxpool 2" : "batchnorm+relu"; }
-  std::vector<ParamInfo> param_infos() const override;
+  std::vector<ParamInfo> param_infos() const override { return param_infos_; }
   // The CPU never runs this layer; its list is the GPU's, so plans stay well-formed.
   std::vector<ScratchInfo> scratch_infos(int64_t batch, DType dtype) const override;
   size_t device_workspace_bytes(int64_t batch, Device device) const override;
@@ -44,6 +44,7 @@ class FusedBnReluPoolLayer final : public Layer {
   int64_t channels_;
   double momentum_, epsilon_;
   bool pool_;
+  std::vector<ParamInfo> param_infos_;  // the batch-norm layer's, exactly
 };
 
 }  // namespace knotnet
