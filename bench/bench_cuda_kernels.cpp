@@ -147,6 +147,7 @@ void BM_MaxPoolForward(benchmark::State& st) {
 void BM_MaxPoolBackward(benchmark::State& st) {
   Buf dy(kPooled * 4), am(kPooled, false), dx(kAct * 4, false);
   KN_CUDA_CHECK(cudaMemset(am.p, 0, am.bytes));
+  KN_CUDA_CHECK(cudaDeviceSynchronize());  // the compute stream does not wait for the default one
   timed(st, 4.0 * kAct + 5.0 * kPooled, 0,
         [&](cudaStream_t s) { cuda::maxpool2_backward(dy.f(), am.as<uint8_t>(), dx.f(), kN, kH, kW, kC, s); });
 }
@@ -207,6 +208,7 @@ void BM_BnReluPoolBackwardUnfused(benchmark::State& st) {
   Buf x(kAct * 4), relu_out(kAct * 4), dyp(kPooled * 4), am(kPooled, false), t1(kAct * 4, false),
       t2(kAct * 4, false), dx(kAct * 4, false);
   KN_CUDA_CHECK(cudaMemset(am.p, 0, am.bytes));
+  KN_CUDA_CHECK(cudaDeviceSynchronize());  // the compute stream does not wait for the default one
   timed(st, 12.0 * kAct + 9.0 * kPooled, 0, [&](cudaStream_t s) {
     cuda::maxpool2_backward(dyp.f(), am.as<uint8_t>(), t1.f(), kN, kH, kW, kC, s);
     cuda::relu_backward(relu_out.f(), t1.f(), t2.f(), kAct, s);
@@ -219,6 +221,7 @@ void BM_BnReluPoolBackwardFused(benchmark::State& st) {
   BnState b;
   Buf x(kAct * 4), yp(kPooled * 4), dyp(kPooled * 4), am(kPooled, false), dx(kAct * 4, false);
   KN_CUDA_CHECK(cudaMemset(am.p, 0, am.bytes));
+  KN_CUDA_CHECK(cudaDeviceSynchronize());  // the compute stream does not wait for the default one
   timed(st, 12.0 * kAct + 9.0 * kPooled, 0, [&](cudaStream_t s) {
     cuda::bn_relu_pool_backward(x.f(), yp.f(), am.as<uint8_t>(), dyp.f(), dx.f(), kN, kH, kW, kC, b.gamma.f(),
                                 b.sm.f(), b.si.f(), b.dg.f(), b.db.f(), b.work.as<double>(), s);
@@ -234,6 +237,7 @@ void BM_DropoutForward(benchmark::State& st) {
 void BM_AdamStep(benchmark::State& st) {
   Buf p(kParams * 4), g(kParams * 4), m(kParams * 4), v(kParams * 4);
   KN_CUDA_CHECK(cudaMemset(v.p, 0, v.bytes));
+  KN_CUDA_CHECK(cudaDeviceSynchronize());  // the compute stream does not wait for the default one
   timed(st, 28.0 * kParams, 0, [&](cudaStream_t s) {
     cuda::adam_step(p.f(), g.f(), m.f(), v.f(), kParams, 1e-3, 0.9, 0.999, 1e-7, s);
   });

@@ -52,6 +52,17 @@ std::string shape_text(const ConvDims& d) {
 CudnnConv::CudnnConv(cudnnHandle_t handle, const ConvDims& d, ConvMath math, size_t workspace_limit,
                      bool need_data_grad)
     : handle_(handle), dims_(d), need_data_grad_(need_data_grad) {
+  // Descriptors made before a refusal (no algorithm within the limit) are destroyed with it.
+  try {
+    build(math, workspace_limit);
+  } catch (...) {
+    destroy();
+    throw;
+  }
+}
+
+void CudnnConv::build(ConvMath math, size_t workspace_limit) {
+  const ConvDims& d = dims_;
   KN_CHECK(supported(d), shape_text(d), ": cuDNN's convolution API cannot express its asymmetric 'same' padding; "
            "use the implicit-GEMM convolution for this layer");
   KN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_desc_));
@@ -110,8 +121,10 @@ CudnnConv::CudnnConv(cudnnHandle_t handle, const ConvDims& d, ConvMath math, siz
   workspace_ = std::max({fwd_ws_, bwd_filter_ws_, bwd_data_ws_, bias_ws});
 }
 
-CudnnConv::~CudnnConv() {
-  // Destructors must not throw: statuses are ignored here.
+CudnnConv::~CudnnConv() { destroy(); }
+
+void CudnnConv::destroy() noexcept {
+  // Statuses are ignored: this runs in the destructor and while a constructor throws.
   if (fwd_desc_) cudnnDestroyConvolutionDescriptor(fwd_desc_);
   if (bwd_data_desc_) cudnnDestroyConvolutionDescriptor(bwd_data_desc_);
   if (bwd_filter_desc_) cudnnDestroyConvolutionDescriptor(bwd_filter_desc_);
@@ -166,11 +179,15 @@ void CudnnConv::forward(const float* x, const float* w, const float* b, float* y
                         size_t work_bytes, cudaStream_t stream) {
   if (n <= 0) return;
   KN_CHECK(n <= dims_.n, shape_text(dims_), ": a batch of ", n, " exceeds the planned ", dims_.n);
-  const bool changed = n != cur_n_;
   set_batch(n);
-  if (changed)
-    KN_CHECK(need_at_current_batch(true, false, false) <= work_bytes, shape_text(dims_), ": the forward algorithm "
-             "needs more workspace at batch ", n, " than the ", work_bytes, " bytes given");
+  // The need at this batch is asked once per batch size and direction (forward and backward
+  // keep their own record: each may be the first call at a new batch size).
+  if (fwd_need_n_ != n) {
+    fwd_need_ = need_at_current_batch(true, false, false);
+    fwd_need_n_ = n;
+  }
+  KN_CHECK(fwd_need_ <= work_bytes, shape_text(dims_), ": the forward algorithm needs more workspace at batch ", n,
+           " than the ", work_bytes, " bytes given");
   KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
   const float one = 1.0f, zero = 0.0f;
   KN_CUDNN_CHECK(cudnnConvolutionForward(handle_, &one, x_desc_, x, w_desc_, w, fwd_desc_, fwd_algo_, work, work_bytes,
@@ -187,11 +204,14 @@ void CudnnConv::backward(const float* x, const float* w, const float* dy, float*
     KN_CUDA_CHECK(cudaMemsetAsync(db, 0, static_cast<size_t>(dims_.f) * sizeof(float), stream));
     return;
   }
-  const bool changed = n != cur_n_;
   set_batch(n);
-  if (changed)
-    KN_CHECK(need_at_current_batch(false, dx != nullptr, true) <= work_bytes, shape_text(dims_),
-             ": the backward algorithms need more workspace at batch ", n, " than the ", work_bytes, " bytes given");
+  if (bwd_need_n_ != n || bwd_need_data_ != (dx != nullptr)) {
+    bwd_need_ = need_at_current_batch(false, dx != nullptr, true);
+    bwd_need_n_ = n;
+    bwd_need_data_ = dx != nullptr;
+  }
+  KN_CHECK(bwd_need_ <= work_bytes, shape_text(dims_), ": the backward algorithms need more workspace at batch ", n,
+           " than the ", work_bytes, " bytes given");
   const size_t bias_ws = static_cast<size_t>(column_sums_workspace(n * dims_.oh * dims_.ow, dims_.f)) * sizeof(double);
   KN_CHECK(bias_ws <= work_bytes, shape_text(dims_), ": the bias gradient needs ", bias_ws, " bytes of workspace, got ",
            work_bytes);

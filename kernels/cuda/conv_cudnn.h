@@ -51,6 +51,8 @@ class CudnnConv {
                 void* work, size_t work_bytes, cudaStream_t stream);
 
  private:
+  void build(ConvMath math, size_t workspace_limit);
+  void destroy() noexcept;
   void set_batch(int64_t n);
   size_t need_at_current_batch(bool fwd, bool data, bool filter) const;
 
@@ -58,6 +60,10 @@ class CudnnConv {
   ConvDims dims_;
   bool need_data_grad_;
   int64_t cur_n_ = -1;
+  // Workspace needed at the last batch size each direction ran at (asked of cuDNN once per size).
+  int64_t fwd_need_n_ = -1, bwd_need_n_ = -1;
+  bool bwd_need_data_ = false;
+  size_t fwd_need_ = 0, bwd_need_ = 0;
   size_t workspace_ = 0;
   cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, bias_desc_ = nullptr;
   cudnnFilterDescriptor_t w_desc_ = nullptr;

@@ -43,7 +43,9 @@ inline bool small_run() {
 
 #ifdef KNOTNET_HAVE_CUDA
 // An owning device buffer of n elements, made full of 0xFF bytes (NaN for floats), so an
-// element a kernel fails to write shows up as NaN in the comparison.
+// element a kernel fails to write shows up as NaN in the comparison. poison() and upload() run
+// on the legacy default stream and wait for it: the engine's streams are non-blocking and would
+// not wait for a cudaMemset (asynchronous on device memory) before a kernel reads the buffer.
 template <typename T>
 class DeviceBuffer {
  public:
@@ -65,10 +67,12 @@ class DeviceBuffer {
   size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
   void poison() {
     if (p_) KN_CUDA_CHECK(cudaMemset(p_, 0xFF, bytes()));
+    KN_CUDA_CHECK(cudaDeviceSynchronize());
   }
   void upload(const std::vector<T>& host) {
     EXPECT_EQ(static_cast<int64_t>(host.size()), n_);
     if (p_) KN_CUDA_CHECK(cudaMemcpy(p_, host.data(), bytes(), cudaMemcpyHostToDevice));
+    KN_CUDA_CHECK(cudaDeviceSynchronize());
   }
   // Waits for all device work first (tests only; never in the engine).
   std::vector<T> download() const {
