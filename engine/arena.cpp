@@ -44,6 +44,9 @@ Arena::Arena(const MemoryPlan& plan, MemoryResource& memory, const AllocOptions&
       const size_t block = static_cast<size_t>(policy.fraction * double(card.total)) / kMiB * kMiB;
       KN_CHECK(block >= need, "--alloc ", policy.str(), ": ", format_bytes(block), " of the card's ",
                format_bytes(card.total), " is less than the plan's ", format_bytes(need), "; nothing was allocated");
+      KN_CHECK(block <= card.free, "--alloc ", policy.str(), ": ", format_bytes(block), " of the card's ",
+               format_bytes(card.total), " is more than the ", format_bytes(card.free),
+               " free (other processes hold the rest); nothing was allocated");
       take_block(plan, block, "--alloc " + policy.str() + " of the card");
       return;
     }

@@ -40,8 +40,11 @@ Device resolve_device(const std::string& name) {
 #ifdef KNOTNET_HAVE_CUDA
 
 CudaContext& CudaContext::get() {
-  static CudaContext context;  // thread-safe initialisation; a throw leaves it to be retried
-  return context;
+  // Made once (thread-safe; a throw leaves it to be retried) and never destroyed: cuDNN 9 loads
+  // its sub-libraries lazily, so their static state dies before a static CudaContext would, and
+  // cudnnDestroy at exit could touch freed memory. The driver releases everything at exit.
+  static CudaContext* context = new CudaContext();
+  return *context;
 }
 
 CudaContext::CudaContext() {
@@ -60,10 +63,15 @@ CudaContext::CudaContext() {
   KN_CUDA_CHECK(cudaFree(nullptr));  // the context exists from here on
   size_t free_with_context = 0, total = 0;
   KN_CUDA_CHECK(cudaMemGetInfo(&free_with_context, &total));
-  KN_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
-  KN_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
-  KN_CUDNN_CHECK(cudnnCreate(&cudnn_));
-  KN_CUDNN_CHECK(cudnnSetStream(cudnn_, compute_));
+  try {
+    KN_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
+    KN_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
+    KN_CUDNN_CHECK(cudnnCreate(&cudnn_));
+    KN_CUDNN_CHECK(cudnnSetStream(cudnn_, compute_));
+  } catch (...) {
+    release();  // a later get() retries from scratch
+    throw;
+  }
   const auto after = probe.device_usage(pci_bus_id_);
   if (before && after) {
     context_bytes_ = after->used > before->used ? after->used - before->used : 0;
@@ -77,11 +85,12 @@ CudaContext::CudaContext() {
   }
 }
 
-CudaContext::~CudaContext() {
-  // At process exit the driver may already be shutting down: statuses are ignored.
+void CudaContext::release() noexcept {
   if (cudnn_) cudnnDestroy(cudnn_);
   if (copy_) cudaStreamDestroy(copy_);
   if (compute_) cudaStreamDestroy(compute_);
+  cudnn_ = nullptr;
+  copy_ = compute_ = nullptr;
 }
 
 void CudaContext::sync_compute() const { KN_CUDA_CHECK(cudaStreamSynchronize(compute_)); }

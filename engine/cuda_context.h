@@ -53,7 +53,8 @@ class CudaContext {
 
  private:
   CudaContext();
-  ~CudaContext();
+  ~CudaContext() = delete;  // never destroyed (see get())
+  void release() noexcept;  // what a failed constructor made
   int device_ = 0;
   std::string name_;
   std::string pci_bus_id_;

@@ -99,7 +99,9 @@ std::optional<size_t> GpuMemoryProbe::process_used(long pid, const std::string& 
     }
     if (r != kSuccess) return std::nullopt;
     for (unsigned i = 0; i < count && i < infos.size(); ++i)
-      if (static_cast<long>(infos[i].pid) == pid && infos[i].used_gpu_memory != kNotAvailable)
+      // 0 also means "not available": some containers report it for every process.
+      if (static_cast<long>(infos[i].pid) == pid && infos[i].used_gpu_memory != kNotAvailable &&
+          infos[i].used_gpu_memory > 0)
         return static_cast<size_t>(infos[i].used_gpu_memory);
     return std::nullopt;
   }

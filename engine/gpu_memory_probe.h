@@ -29,7 +29,8 @@ class GpuMemoryProbe {
   };
   std::optional<Usage> device_usage(const std::string& pci_bus_id = "", unsigned index = 0) const;
   // Device memory held by one process (its context and allocations), as nvidia-smi shows it.
-  // nullopt also when the process holds nothing on that card.
+  // nullopt also when the process holds nothing on that card, or NVML does not list it (a
+  // container without the host's PID namespace) or reports 0 for it.
   std::optional<size_t> process_used(long pid, const std::string& pci_bus_id = "", unsigned index = 0) const;
 
   GpuMemoryProbe(const GpuMemoryProbe&) = delete;

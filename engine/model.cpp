@@ -25,6 +25,11 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
   KN_CHECK(options_.dtype == DType::f32 || options_.dtype == DType::f64, "a model computes in f32 or f64, not ",
            dtype_name(options_.dtype));
   KN_CHECK(options_.device == Device::cpu || options_.dtype == DType::f32, "the CUDA backend computes in f32 only");
+#ifdef KNOTNET_HAVE_CUDA
+  // The context first, so that it is made (and measured) by CudaContext and not implicitly by the
+  // arena's first cudaMalloc (a model without cuDNN convolutions would not ask for it before).
+  if (on_device() && options_.allocate) CudaContext::get();
+#endif
   build_layers();
   if (on_device()) prepare_device_layers();
   optimizer_ = make_optimizer(options_.optimizer);
@@ -343,11 +348,14 @@ void Model::load_images(const Tensor& x, int64_t n) {
 void Model::load_batch(const Tensor& x, const Tensor& labels, int64_t n) {
   check_images(x, n);
   KN_CHECK(labels.device == Device::cpu, "labels are given in host memory");
-  load_images(x, n);
   if (on_device()) {
+    // Labels first: they are range-checked on the host, and a throw after the images' copy was
+    // enqueued would leave it reading the caller's memory.
     load_labels_device(labels, n);
+    load_images(x, n);
     return;
   }
+  load_images(x, n);
   dispatch_float(options_.dtype, [&](auto zero) {
     using T = decltype(zero);
     Tensor tg = targets_view_.first(n);

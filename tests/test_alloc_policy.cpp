@@ -161,9 +161,10 @@ TEST(AllocPolicy, FractionTakesItsShareOrSaysWhyNot) {
   }
   try {
     Arena a(plan, card, parse_alloc_policy("fraction=0.75"), dev);  // 60 GiB of the 40 free
-    ADD_FAILURE() << "more than is free must fail";
+    ADD_FAILURE() << "more than is free must be refused";
   } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("out of memory"));
+    EXPECT_THAT(e.what(), HasSubstr("is more than the 40.00 GiB free"));
+    EXPECT_THAT(e.what(), HasSubstr("nothing was allocated"));
   }
   EXPECT_EQ(card.free(), 40 * GiB);
 }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "engine/cuda_context.h"
@@ -36,38 +37,61 @@ TEST(CudaBudget, PlanPlusContextMatchesTheProcessesDeviceMemory) {
   KN_REQUIRE_NVML();
 #ifdef KNOTNET_HAVE_CUDA
   const GpuMemoryProbe& probe = GpuMemoryProbe::get();
+  // The card before this process made its context (each ctest case is its own process, and
+  // these run serially): the fallback baseline where NVML does not list this process.
+  char bus[32] = {};
+  ASSERT_EQ(cudaDeviceGetPCIBusId(bus, sizeof bus, 0), cudaSuccess);
+  const auto card_before = probe.device_usage(bus);
+  ASSERT_TRUE(card_before.has_value());
   const CudaContext& ctx = CudaContext::get();
-  const auto with_context = probe.process_used(getpid(), ctx.pci_bus_id());
-  ASSERT_TRUE(with_context.has_value()) << "NVML does not list this process after its context was made";
-  // The context as the constructor measured it (whole card, before/after) against NVML's view of
-  // this process right after: the same thing seen two ways.
+  std::string how = "NVML per process";
+  auto process_now = [&]() -> std::optional<size_t> {
+    if (auto p = probe.process_used(getpid(), ctx.pci_bus_id())) return p;
+    how = "NVML, the whole card against before the context";
+    const auto card = probe.device_usage(ctx.pci_bus_id());
+    if (!card || card->used < card_before->used) return std::nullopt;
+    return card->used - card_before->used;
+  };
+  const auto with_context = process_now();
+  ASSERT_TRUE(with_context.has_value());
+  // The context as the constructor measured it, against what this process holds right after.
   EXPECT_NEAR(double(ctx.context_bytes()), double(*with_context), std::max(0.05 * double(*with_context), 64 * MiB))
-      << ctx.context_method();
+      << ctx.context_method() << "; measured here through " << how;
   for (int64_t batch : {32, 128, 256}) {
-    ModelOptions o;
-    o.batch = batch;
-    o.device = Device::cuda;
-    o.optimizer.name = "adagrad";
-    Model m(load_spec("seed"), o);
-    // A few steps, so that anything a library allocates on first use is counted too.
-    std::vector<uint8_t> images(static_cast<size_t>(batch * 128 * 128 * 3));
-    std::vector<int32_t> labels(static_cast<size_t>(batch));
-    for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>((i * 2654435761u) >> 24);
-    for (int64_t i = 0; i < batch; ++i) labels[static_cast<size_t>(i)] = static_cast<int32_t>(i % 3);
-    const Tensor x(images.data(), Shape{batch, 128, 128, 3}, DType::u8);
-    const Tensor y(labels.data(), Shape{batch}, DType::i32);
-    for (int s = 0; s < 3; ++s) m.train_on_batch(x, y);
-    ctx.sync_compute();
-    const auto used = probe.process_used(getpid(), ctx.pci_bus_id());
-    ASSERT_TRUE(used.has_value());
-    const double predicted = double(m.plan().total_bytes()) + double(*with_context);
-    const double tolerance = std::max(0.05 * predicted, 64 * MiB);
-    EXPECT_NEAR(double(*used), predicted, tolerance)
-        << "batch " << batch << ": process holds " << double(*used) / MiB << " MiB, plan "
-        << double(m.plan().total_bytes()) / MiB << " MiB + context " << double(*with_context) / MiB << " MiB";
-    std::printf("batch %lld: plan %.1f MiB + context %.1f MiB = %.1f MiB; NVML: %.1f MiB (%+.2f%%)\n",
-                static_cast<long long>(batch), double(m.plan().total_bytes()) / MiB, double(*with_context) / MiB,
-                predicted / MiB, double(*used) / MiB, 100.0 * (double(*used) - predicted) / predicted);
+    {
+      ModelOptions o;
+      o.batch = batch;
+      o.device = Device::cuda;
+      o.optimizer.name = "adagrad";
+      Model m(load_spec("seed"), o);
+      // A few steps, so that what libraries and lazily loaded kernels take on first use counts.
+      std::vector<uint8_t> images(static_cast<size_t>(batch * 128 * 128 * 3));
+      std::vector<int32_t> labels(static_cast<size_t>(batch));
+      for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>((i * 2654435761u) >> 24);
+      for (int64_t i = 0; i < batch; ++i) labels[static_cast<size_t>(i)] = static_cast<int32_t>(i % 3);
+      const Tensor x(images.data(), Shape{batch, 128, 128, 3}, DType::u8);
+      const Tensor y(labels.data(), Shape{batch}, DType::i32);
+      for (int s = 0; s < 3; ++s) m.train_on_batch(x, y);
+      ctx.sync_compute();
+      const auto used = process_now();
+      ASSERT_TRUE(used.has_value());
+      // The prediction the budget check makes: the plan plus the context as knotnet measured it.
+      const double predicted = double(m.plan().total_bytes()) + double(ctx.context_bytes());
+      EXPECT_NEAR(double(*used), predicted, std::max(0.05 * predicted, 64 * MiB))
+          << "batch " << batch << ": process holds " << double(*used) / MiB << " MiB, plan "
+          << double(m.plan().total_bytes()) / MiB << " MiB + context " << double(ctx.context_bytes()) / MiB
+          << " MiB (measured through " << how << ")";
+      std::printf("batch %lld: plan %.1f MiB + context %.1f MiB = %.1f MiB; NVML: %.1f MiB (%+.2f%%)\n",
+                  static_cast<long long>(batch), double(m.plan().total_bytes()) / MiB,
+                  double(ctx.context_bytes()) / MiB, predicted / MiB, double(*used) / MiB,
+                  100.0 * (double(*used) - predicted) / predicted);
+    }
+    // With the model gone: what stays is the context plus what the first steps loaded (kernel
+    // code, local memory), which the context measurement could not see. Printed, not judged.
+    if (const auto idle = process_now())
+      std::printf("after batch %lld: the process holds %.1f MiB without a model; %+.1f MiB beyond the context\n",
+                  static_cast<long long>(batch), double(*idle) / MiB,
+                  (double(*idle) - double(ctx.context_bytes())) / MiB);
   }
 #endif
 }

@@ -378,7 +378,10 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   summary["gpu_held_bytes"] = gpu ? nlohmann::json(model.held_bytes()) : nlohmann::json();
   summary["gpu_context_bytes"] = gpu ? nlohmann::json(dev_before.context) : nlohmann::json();
   summary["gpu_context_method"] = gpu ? nlohmann::json(dev_before.context_method) : nlohmann::json();
-  summary["gpu_bytes_measured"] = gpu ? nlohmann::json(dev_before.free - query_device_memory().free) : nlohmann::json();
+  // Signed: the card's free memory may also have grown meanwhile (another process let go).
+  summary["gpu_bytes_measured"] =
+      gpu ? nlohmann::json(static_cast<int64_t>(dev_before.free) - static_cast<int64_t>(query_device_memory().free))
+          : nlohmann::json();
   summary["device"] = device_name(mopt.device);
   summary["math"] = mopt.device == Device::cuda && mopt.tf32 ? "tf32 (cuDNN convolutions)" : "fp32";
   summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
