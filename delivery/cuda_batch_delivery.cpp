@@ -45,7 +45,9 @@ void CudaBatchDelivery::deliver(Batch& batch) {
     if (host_copied_.size() <= slot) host_copied_.resize(slot + 1, nullptr);
     if (!host_copied_[slot]) {
       cudaEvent_t e = nullptr;
-      KN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+      // Blocking sync: the reader's workers wait on these in reclaim(), and a spinning wait
+      // would take the cores they decode chunks with.
+      KN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming | cudaEventBlockingSync));
       host_copied_[slot] = e;
     }
     event = as_event(host_copied_[slot]);
