@@ -213,6 +213,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   if (spec.input != info.image_shape)
     std::fprintf(stderr, "note: %s's input line says %s; the model is built for the file's images %s\n",
                  spec.origin.c_str(), spec.input.str().c_str(), info.image_shape.str().c_str());
+  std::string budget_line;  // the budget verdict, printed with the model's line (CUDA only)
   {
     ModelOptions plan_only = mopt;
     plan_only.allocate = false;
@@ -228,6 +229,9 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
         std::fprintf(stderr, "note: to fit the budget (%s) the convolutions use %s\n", format_bytes(fit.check.budget).c_str(),
                      fit.choice.c_str());
       mopt = fit.options;
+      budget_line = detail::concat("budget ", format_bytes(fit.check.budget), ", needed ",
+                                   format_bytes(fit.check.needed), " (plan + CUDA context) with ", fit.choice,
+                                   ": fits; the largest batch that would fit is ", fit.check.largest_batch);
     }
   }
   // growth takes no plan-wide check (that is the point of it): --gpu-mem caps what it may take,
@@ -295,14 +299,18 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
                f.data.path.c_str(), static_cast<long long>(info.n), info.image_shape.str().c_str(), data.classes(),
                split.train().size(), split.validation().size(), split.test().size(),
                static_cast<unsigned long long>(f.seed));
-  std::fprintf(stderr, "model %s: %s trainable parameters; memory plan %s at batch %lld on %s (--alloc %s, holds %s",
+  std::fprintf(stderr,
+               "model %s: %s trainable parameters; memory plan %s at batch %lld on %s (%s without lifetime reuse; "
+               "--alloc %s, holds %s",
                f.model.c_str(), format_count(model.trainable_count()).c_str(),
                format_bytes(model.plan().total_bytes()).c_str(), static_cast<long long>(f.batch),
-               device_name(mopt.device), alloc.str().c_str(), format_bytes(model.held_bytes()).c_str());
+               device_name(mopt.device), format_bytes(model.plan().total_without_reuse()).c_str(), alloc.str().c_str(),
+               format_bytes(model.held_bytes()).c_str());
   if (mopt.device == Device::cuda)
     std::fprintf(stderr, "; CUDA context %s; budget %s", format_bytes(dev_before.context).c_str(),
                  budget.set ? budget.str().c_str() : "none");
   std::fprintf(stderr, "); output in %s\n", f.out.c_str());
+  if (!budget_line.empty()) std::fprintf(stderr, "%s\n", budget_line.c_str());
 
   ReaderOptions ropt;
   ropt.batch = f.batch;
