@@ -44,7 +44,7 @@ struct Pinned {
   Pinned& operator=(const Pinned&) = delete;
 };
 
-void step(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
+void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
   const int64_t batch = state.range(0);
   ModelOptions opt;
   opt.batch = batch;
@@ -86,6 +86,16 @@ void step(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
 }
 
 }  // namespace
+
+// An exception (a CUDA or cuDNN error) skips this case with its message instead of ending the
+// program and losing every other case's figures.
+void step(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
+  try {
+    step_body(state, algo, tf32, fuse);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
 
 BENCHMARK_CAPTURE(step, seed_fp32_cudnn, "", false, true)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
