@@ -10,11 +10,11 @@ CNN on 128x128x3 images), strict fp32 (TF32 off), cudnn.benchmark off unless --c
 (benchmarking tries algorithms with large workspaces, which raises the peak), N training steps on
 random data already on the GPU; then torch.cuda.max_memory_allocated (tensors) and
 max_memory_reserved (what the caching allocator took from the card), and the process's device
-memory: the card's used memory at the end of the steps (torch.cuda.mem_get_info, after the
-caching allocator has kept everything it took) less the card's used memory before this process
-touched the GPU (read through NVML, which needs no CUDA context). When NVML cannot be loaded, the
-baseline is taken just after the CUDA context was made, and process_bytes then excludes the
-context (the JSON says which). Between batch sizes the cache is emptied, so each figure is that
+memory: the card's used memory at the end of the steps (after the caching allocator has kept
+everything it took) less the card's used memory before this process touched the GPU, both read
+through NVML (which needs no CUDA context). When NVML cannot be loaded, both are read with
+torch.cuda.mem_get_info, the baseline just after the CUDA context was made, and process_bytes
+then excludes the context (the JSON says which). Between batch sizes the cache is emptied, so each figure is that
 batch size's own, plus what cuDNN and cuBLAS keep once loaded.
 
 Exits 2 with a message on stderr when PyTorch is not importable or sees no CUDA device.
@@ -59,7 +59,7 @@ def nvml_used_bytes():
         nvml.nvmlShutdown()
 
 
-def measure(torch, build, batch, steps, optimizer, lr, baseline_used):
+def measure(torch, build, batch, steps, optimizer, lr, baseline_used, used_now):
     dev = torch.device("cuda")
     torch.manual_seed(0)
     model = build(torch).to(dev)
@@ -78,11 +78,10 @@ def measure(torch, build, batch, steps, optimizer, lr, baseline_used):
         opt.step()
     torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    free, total = torch.cuda.mem_get_info()
     result = {"batch": batch, "steps": steps,
               "peak_allocated_bytes": torch.cuda.max_memory_allocated(),
               "peak_reserved_bytes": torch.cuda.max_memory_reserved(),
-              "process_bytes": (total - free) - baseline_used,
+              "process_bytes": used_now() - baseline_used,
               "images_per_s": batch * steps / seconds}
     del model, opt, x, y, loss
     gc.collect()
@@ -119,15 +118,20 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     torch.cuda.init()
+    # Both ends read the same way: NVML's "used" counts the driver's reserved memory, which
+    # mem_get_info's total leaves out, so mixing the two would be off by that reserve.
     if before is None:
-        free, total = torch.cuda.mem_get_info()
-        before = total - free
+        def used_now():
+            free, total = torch.cuda.mem_get_info()
+            return total - free
+        before = used_now()
         baseline = "after the CUDA context was made (NVML not loadable): process_bytes excludes the context"
     else:
+        used_now = nvml_used_bytes
         baseline = "NVML, before this process touched the GPU: process_bytes includes the CUDA context"
     results = []
     for b in args.batches:
-        r = measure(torch, build, b, args.steps, args.optimizer, args.lr, before)
+        r = measure(torch, build, b, args.steps, args.optimizer, args.lr, before, used_now)
         results.append(r)
         print("batch %5d  allocated %8.1f MiB  reserved %8.1f MiB  process %8.1f MiB  %7.0f img/s" %
               (b, r["peak_allocated_bytes"] / 2**20, r["peak_reserved_bytes"] / 2**20, r["process_bytes"] / 2**20,
