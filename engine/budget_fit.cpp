@@ -1,6 +1,6 @@
 #include "engine/budget_fit.h"
 
-#include <algorithm>
+#include <memory>
 
 #include "engine/format.h"
 
@@ -60,40 +60,44 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
     attempts.push_back({"implicit GEMM for every convolution", o});
   }
   // Plan every attempt (plan-only models are cheap); drop those that change nothing.
-  std::vector<size_t> totals;
   std::vector<Attempt> kept;
-  for (size_t i = 0; i < attempts.size(); ++i) {
-    const size_t total = plan_total(spec, attempts[i].options, input);
-    if (!kept.empty() && total == totals.back()) continue;
-    kept.push_back(attempts[i]);
-    totals.push_back(total);
+  std::vector<std::unique_ptr<Model>> plans;
+  for (const Attempt& a : attempts) {
+    ModelOptions o = a.options;
+    o.allocate = false;
+    auto planned = std::make_unique<Model>(spec, o, input);
+    if (!plans.empty() && planned->plan().total_bytes() == plans.back()->plan().total_bytes()) continue;
+    kept.push_back(a);
+    plans.push_back(std::move(planned));
   }
+  auto total = [&](size_t i) { return plans[i]->plan().total_bytes(); };
   // The largest batch is searched with the leanest attempt: the most any batch can get. (Not
   // always the last: the implicit GEMM's split-K partials can need more than cuDNN without
   // workspace; it stays last because it is what runs where cuDNN has no algorithm at all.)
-  const size_t leanest = static_cast<size_t>(std::min_element(totals.begin(), totals.end()) - totals.begin());
+  size_t leanest = 0;
+  for (size_t i = 1; i < kept.size(); ++i)
+    if (total(i) < total(leanest)) leanest = i;
   auto plan_for_batch = [&](int64_t b) {
     ModelOptions o = kept[leanest].options;
     o.batch = b;
     return plan_total(spec, o, input);
   };
   BudgetFit fit;
-  for (size_t i = 0; i < kept.size(); ++i) fit.tried.push_back(kept[i].what + ": " + format_bytes(totals[i]));
-  for (size_t i = 0; i < kept.size(); ++i) {
-    const bool fits = totals[i] + dev.context <= check_budget_limit(budget, dev);
-    if (!fits && i != leanest) continue;
-    ModelOptions o = kept[i].options;
-    o.allocate = false;
-    Model planned(spec, o, input);
-    fit.check = check_budget(planned.plan(), requested.batch, budget, dev, plan_for_batch);
-    fit.options = kept[i].options;
-    fit.choice = kept[i].what;
-    fit.fell_back = i > 0;
-    if (fit.check.fits) {
-      fit.fits = true;
-      return fit;
+  for (size_t i = 0; i < kept.size(); ++i) fit.tried.push_back(kept[i].what + ": " + format_bytes(total(i)));
+  // The first attempt, in order, that fits; the leanest (for its report) when none does.
+  const size_t limit = check_budget_limit(budget, dev);
+  size_t chosen = leanest;
+  for (size_t i = 0; i < kept.size(); ++i)
+    if (total(i) + dev.context <= limit) {
+      chosen = i;
+      break;
     }
-  }
+  fit.check = check_budget(plans[chosen]->plan(), requested.batch, budget, dev, plan_for_batch);
+  fit.options = kept[chosen].options;
+  fit.choice = kept[chosen].what;
+  fit.fell_back = chosen > 0;
+  fit.fits = fit.check.fits;
+  if (fit.fits) return fit;
   // Nothing fits: the leanest attempt's report, and what was tried.
   std::string tried;
   for (const auto& t : fit.tried) tried += "\n    " + t;

@@ -213,6 +213,8 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   if (spec.input != info.image_shape)
     std::fprintf(stderr, "note: %s's input line says %s; the model is built for the file's images %s\n",
                  spec.origin.c_str(), spec.input.str().c_str(), info.image_shape.str().c_str());
+  // The card before the model: its total, what is free, the measured context (made here).
+  const DeviceMemory dev_before = mopt.device == Device::cuda ? query_device_memory() : DeviceMemory{};
   std::string budget_line;  // the budget verdict, printed with the model's line (CUDA only)
   {
     ModelOptions plan_only = mopt;
@@ -222,8 +224,8 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
     if (mopt.device == Device::cuda && alloc.policy != AllocPolicy::growth) {
       // Everything is checked before anything is allocated; a model that does not fit stops
       // here with the report, never with an out-of-memory error mid-training.
-      const DeviceMemory dev = query_device_memory();
-      BudgetFit fit = fit_to_budget(spec, mopt, info.image_shape, policy_budget(alloc, budget, dev), dev);
+      BudgetFit fit =
+          fit_to_budget(spec, mopt, info.image_shape, policy_budget(alloc, budget, dev_before), dev_before);
       KN_CHECK(fit.fits, fit.check.report);
       if (fit.fell_back)
         std::fprintf(stderr, "note: to fit the budget (%s) the convolutions use %s\n", format_bytes(fit.check.budget).c_str(),
@@ -237,11 +239,9 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   // growth takes no plan-wide check (that is the point of it): --gpu-mem caps what it may take,
   // and the allocation that would pass the cap fails, naming its buffer.
   if (alloc.policy == AllocPolicy::growth && budget.set && mopt.device == Device::cuda) {
-    const DeviceMemory dev = query_device_memory();
-    const size_t cap = budget.bytes(dev.total);
-    mopt.growth_cap = cap > dev.context ? cap - dev.context : 1;
+    const size_t cap = budget.bytes(dev_before.total);
+    mopt.growth_cap = cap > dev_before.context ? cap - dev_before.context : 1;
   }
-  const DeviceMemory dev_before = mopt.device == Device::cuda ? query_device_memory() : DeviceMemory{};
   std::unique_ptr<Model> built;
   try {
     built = std::make_unique<Model>(spec, mopt, info.image_shape);
