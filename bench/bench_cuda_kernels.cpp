@@ -10,6 +10,8 @@
 
 #include <cstdio>
 
+#include "bench/cuda_bench.h"
+
 #ifdef KNOTNET_HAVE_CUDA
 #include <cublas_v2.h>
 
@@ -334,15 +336,10 @@ void BM_Conv2BackwardCudnn(benchmark::State& st) {
   });
 }
 
-// An exception (a CUDA or cuDNN error) skips its benchmark with the message instead of ending the
-// program: Google Benchmark catches nothing, and the JSON of every other benchmark would be lost.
+// A throw (a CUDA or cuDNN error) skips its benchmark instead of ending the program.
 template <void (*F)(benchmark::State&)>
 void guarded(benchmark::State& state) {
-  try {
-    F(state);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
+  knotnet::bench::skip_on_error(state, [&] { F(state); });
 }
 #define KN_BENCH(fn) \
   BENCHMARK(guarded<fn>)->Name(#fn)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.2)
@@ -373,21 +370,6 @@ KN_BENCH(BM_Conv2BackwardCudnn<cuda::ConvMath::tf32>)->Name("BM_Conv2BackwardCud
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (!cuda_device_present()) {
-    std::puts("bench_cuda_kernels: no CUDA device visible; nothing to measure");
-    return 0;
-  }
-  std::printf("device: %s\n", CudaContext::get().device_name().c_str());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
-
-#else
-int main() {
-  std::puts("bench_cuda_kernels: this build has no CUDA backend (configure with -DKNOTNET_CUDA=ON)");
-  return 0;
-}
 #endif
+
+int main(int argc, char** argv) { return knotnet::bench::run_cuda_benchmarks("bench_cuda_kernels", argc, argv); }

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench/cuda_bench.h"
 #include "engine/cuda_context.h"
 #include "engine/model.h"
 #include "io/toy_data.h"
@@ -87,14 +88,8 @@ void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) 
 
 }  // namespace
 
-// An exception (a CUDA or cuDNN error) skips this case with its message instead of ending the
-// program and losing every other case's figures.
 void step(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
-  try {
-    step_body(state, algo, tf32, fuse);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
+  knotnet::bench::skip_on_error(state, [&] { step_body(state, algo, tf32, fuse); });
 }
 
 BENCHMARK_CAPTURE(step, seed_fp32_cudnn, "", false, true)
@@ -107,21 +102,6 @@ BENCHMARK_CAPTURE(step, seed_tf32_cudnn, "", true, true)
 BENCHMARK_CAPTURE(step, seed_fp32_cudnn_unfused, "", false, false)
     ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (!cuda_device_present()) {
-    std::puts("bench_step: no CUDA device visible; nothing to measure");
-    return 0;
-  }
-  std::printf("device: %s\n", CudaContext::get().device_name().c_str());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
-
-#else
-int main() {
-  std::puts("bench_step: this build has no CUDA backend (configure with -DKNOTNET_CUDA=ON)");
-  return 0;
-}
 #endif
+
+int main(int argc, char** argv) { return knotnet::bench::run_cuda_benchmarks("bench_step", argc, argv); }
