@@ -12,9 +12,7 @@ std::atomic<long> g_allocations{0};
 constexpr size_t kMiB = size_t(1) << 20;
 }  // namespace
 
-Arena::Arena(const MemoryPlan& plan, MemoryResource& memory) : memory_(&memory), device_(memory.device()) {
-  take_block(plan, plan.total_bytes(), "the memory plan");
-}
+Arena::Arena(const MemoryPlan& plan, MemoryResource& memory) : Arena(plan, memory, AllocOptions{}, DeviceMemory{}) {}
 
 Arena::Arena(const MemoryPlan& plan, MemoryResource& memory, const AllocOptions& policy, const DeviceMemory& card,
              size_t growth_cap)
@@ -29,7 +27,8 @@ Arena::Arena(const MemoryPlan& plan, MemoryResource& memory, const AllocOptions&
       take_per_buffer(plan, growth_cap);
       return;
     case AllocPolicy::preallocate: {
-      KN_CHECK(device_ == Device::cuda || card.total > 0, "--alloc preallocate needs a GPU");
+      KN_CHECK(device_ == Device::cuda || card.total > 0,
+               "--alloc preallocate needs a GPU; on the CPU use planned or growth");
       const size_t reserve = tensorflow_system_reserve(card.free, card.cc_major);
       // Whole MiB, as the frameworks take it.
       const size_t block = card.free > reserve ? (card.free - reserve) / kMiB * kMiB : 0;
@@ -40,7 +39,8 @@ Arena::Arena(const MemoryPlan& plan, MemoryResource& memory, const AllocOptions&
       return;
     }
     case AllocPolicy::fraction: {
-      KN_CHECK(device_ == Device::cuda || card.total > 0, "--alloc fraction needs a GPU");
+      KN_CHECK(device_ == Device::cuda || card.total > 0, "--alloc ", policy.str(),
+               " needs a GPU; on the CPU use planned or growth");
       const size_t block = static_cast<size_t>(policy.fraction * double(card.total)) / kMiB * kMiB;
       KN_CHECK(block >= need, "--alloc ", policy.str(), ": ", format_bytes(block), " of the card's ",
                format_bytes(card.total), " is less than the plan's ", format_bytes(need), "; nothing was allocated");
@@ -54,7 +54,6 @@ Arena::Arena(const MemoryPlan& plan, MemoryResource& memory, const AllocOptions&
 }
 
 void Arena::take_block(const MemoryPlan& plan, size_t bytes, const std::string& what) {
-  KN_CHECK(plan.finalized(), "an arena needs a finalized plan");
   if (bytes == 0) return;
   void* p = memory_->allocate(bytes, what);
   blocks_.push_back(p);

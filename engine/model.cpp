@@ -36,14 +36,11 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
   declare_buffers();
   plan_.finalize(options_.reuse_memory);
   if (!options_.allocate) return;
-  if (options_.alloc.policy == AllocPolicy::planned) {
-    arena_ = Arena(plan_, memory_resource(options_.device));
-  } else {
-    KN_CHECK(on_device() || options_.alloc.policy == AllocPolicy::growth, "--alloc ", options_.alloc.str(),
-             " needs a GPU; on the CPU use planned or growth");
-    arena_ = Arena(plan_, memory_resource(options_.device), options_.alloc,
-                   on_device() ? query_device_memory() : DeviceMemory{}, options_.growth_cap);
-  }
+  // preallocate and fraction=F size their block from the card (the arena refuses them without one).
+  const bool sized_by_card =
+      options_.alloc.policy == AllocPolicy::preallocate || options_.alloc.policy == AllocPolicy::fraction;
+  arena_ = Arena(plan_, memory_resource(options_.device), options_.alloc,
+                 on_device() && sized_by_card ? query_device_memory() : DeviceMemory{}, options_.growth_cap);
   bind_views();
   initialise();
 }
