@@ -11,10 +11,12 @@
 #include "tests/support/cuda_testing.h"
 
 #ifdef KNOTNET_HAVE_CUDA
-#include "engine/cuda_context.h"
 #include "kernels/cpu/conv.h"
-#include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
+#ifndef KNOTNET_CUDA_EMU  // the CUDA emulator (tests/cuda_emu) runs the implicit GEMM only
+#include "engine/cuda_context.h"
+#include "kernels/cuda/conv_cudnn.h"
+#endif
 
 namespace knotnet {
 namespace {
@@ -74,6 +76,7 @@ TEST_P(CudaConv, ImplicitGemmMatchesCpu) {
   test::expect_close(db.download(), r.db, 1e-5, "igemm db");
 }
 
+#ifndef KNOTNET_CUDA_EMU
 void run_cudnn(const Reference& r, cuda::ConvMath math, double tol, int64_t batch, const std::string& what) {
   cuda::CudnnConv conv(CudaContext::get().cudnn(), r.d, math, size_t{256} << 20);
   SCOPED_TRACE(what + ": " + conv.describe());
@@ -131,6 +134,8 @@ TEST_P(CudaConv, CudnnRunsAPartialBatch) {
   run_cudnn(r, cuda::ConvMath::fp32, 1e-4, v.n - 1, "cudnn fp32, partial batch");
 }
 
+#endif  // KNOTNET_CUDA_EMU
+
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv,
                          ::testing::Values(ConvCase{2, 9, 9, 3, 3, 8, false},    // the first layer's shape, small
                                            ConvCase{3, 8, 7, 5, 3, 16, true},    // odd width, same
@@ -142,6 +147,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv,
                                            ConvCase{8, 128, 128, 3, 3, 64, false}),  // seed layer 1: long split-K
                          [](const ::testing::TestParamInfo<ConvCase>& i) { return label(i.param); });
 
+#ifndef KNOTNET_CUDA_EMU
 TEST(CudaConvCudnn, RefusesAsymmetricPaddingWithAMessage) {
   KN_REQUIRE_GPU();
   const auto d = cuda::ConvDims::make(1, 6, 6, 2, 2, 3, true);
@@ -153,6 +159,8 @@ TEST(CudaConvCudnn, RefusesAsymmetricPaddingWithAMessage) {
     EXPECT_NE(std::string(e.what()).find("implicit-GEMM"), std::string::npos) << e.what();
   }
 }
+
+#endif  // KNOTNET_CUDA_EMU
 
 }  // namespace
 }  // namespace knotnet

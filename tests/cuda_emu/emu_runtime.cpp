@@ -1,0 +1,371 @@
+// The CUDA emulator's runtime (tests/cuda_emu/README.md): device memory as host allocations
+// that are tracked, so copies outside an allocation are caught; and the grid scheduler.
+//
+// Scheduling. Blocks run one after another in a shuffled order (a kernel must not depend on
+// block order). Within a block, each thread is a fiber (ucontext) with its own stack; the
+// scheduler resumes the live threads in a freshly shuffled order, each running until it reaches
+// __syncthreads() or returns, and starts the next round once all are waiting. Shuffling is what
+// makes a missing barrier visible: a thread that reads shared memory another thread writes in
+// the same phase reads a stale value for some orders. A barrier reached by some threads of a
+// block while others have returned is reported as an error (compute-sanitizer's synccheck
+// reports the same). Once the first block of a launch has run without any barrier, the other
+// blocks run their threads as plain calls, which is much faster; a barrier met then is an
+// error too (it would mean the barrier depends on the block).
+//
+// The shuffles come from a seeded generator (KNOTNET_EMU_SEED, default 1), so a failure repeats.
+#include <ucontext.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define KN_EMU_ASAN 1
+#endif
+
+uint3 threadIdx;
+uint3 blockIdx;
+dim3 blockDim;
+dim3 gridDim;
+
+namespace kn_emu {
+namespace {
+
+// ---- errors ---------------------------------------------------------------------------------
+
+thread_local cudaError_t g_last_error = cudaSuccess;  // per OS thread, as CUDA's is
+
+cudaError_t fail(cudaError_t e, const std::string& why) {
+  std::fprintf(stderr, "[cuda-emu] %s\n", why.c_str());
+  g_last_error = e;
+  return e;
+}
+
+// ---- device memory --------------------------------------------------------------------------
+
+std::mutex g_alloc_mutex;
+std::map<const char*, size_t>& allocations() {
+  static std::map<const char*, size_t> a;
+  return a;
+}
+
+// True when [p, p + bytes) lies inside one device allocation.
+bool inside_allocation(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(g_alloc_mutex);
+  const char* c = static_cast<const char*>(p);
+  auto it = allocations().upper_bound(c);
+  if (it == allocations().begin()) return false;
+  --it;
+  return c >= it->first && c + bytes <= it->first + it->second;
+}
+
+bool check_range(const void* p, size_t bytes, const char* what, const char* call) {
+  if (bytes == 0 || inside_allocation(p, bytes)) return true;
+  fail(cudaErrorInvalidValue, std::string(call) + ": the " + what + " range of " + std::to_string(bytes) +
+                                  " bytes is not inside one device allocation");
+  return false;
+}
+
+// ---- fibers ---------------------------------------------------------------------------------
+
+// Kernels are shallow; a small stack also keeps AddressSanitizer's swapcontext interceptor,
+// which clears the shadow of the whole stack it switches to, cheap.
+constexpr size_t kStackBytes = size_t{64} << 10;
+
+struct Fiber {
+  ucontext_t ctx{};
+  std::unique_ptr<char[]> stack;
+  uint3 tid{};
+  bool done = false;
+  bool waiting = false;
+#ifdef KN_EMU_ASAN
+  void* fake_stack = nullptr;
+#endif
+};
+
+struct Scheduler {
+  std::vector<std::unique_ptr<Fiber>> fibers;  // reused from launch to launch
+  ucontext_t main_ctx{};
+  Fiber* current = nullptr;
+  const std::function<void()>* body = nullptr;
+  bool fiber_mode = false;
+  bool barrier_seen = false;
+  bool failed = false;
+  std::string failure;
+  std::mt19937_64 rng;
+#ifdef KN_EMU_ASAN
+  const void* main_stack_bottom = nullptr;
+  size_t main_stack_size = 0;
+  void* main_fake_stack = nullptr;
+#endif
+
+  Scheduler() {
+    const char* s = std::getenv("KNOTNET_EMU_SEED");
+    rng.seed(s && *s ? std::strtoull(s, nullptr, 10) : 1u);
+  }
+};
+
+Scheduler g_sched;
+std::recursive_mutex g_launch_mutex;  // one launch at a time, whatever the OS thread
+
+void switch_to_main(Fiber* f, bool finishing) {
+#ifdef KN_EMU_ASAN
+  __sanitizer_start_switch_fiber(finishing ? nullptr : &f->fake_stack, g_sched.main_stack_bottom,
+                                 g_sched.main_stack_size);
+#else
+  (void)finishing;
+#endif
+  swapcontext(&f->ctx, &g_sched.main_ctx);
+#ifdef KN_EMU_ASAN
+  __sanitizer_finish_switch_fiber(f->fake_stack, nullptr, nullptr);
+#endif
+}
+
+void fiber_entry() {
+  Fiber* f = g_sched.current;
+#ifdef KN_EMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &g_sched.main_stack_bottom, &g_sched.main_stack_size);
+#endif
+  (*g_sched.body)();
+  f->done = true;
+  switch_to_main(f, true);
+}
+
+// Resumes fiber f until it waits at a barrier or returns.
+void resume(Fiber* f) {
+  g_sched.current = f;
+  threadIdx = f->tid;
+  f->waiting = false;
+#ifdef KN_EMU_ASAN
+  __sanitizer_start_switch_fiber(&g_sched.main_fake_stack, f->stack.get(), kStackBytes);
+#endif
+  swapcontext(&g_sched.main_ctx, &f->ctx);
+#ifdef KN_EMU_ASAN
+  __sanitizer_finish_switch_fiber(g_sched.main_fake_stack, nullptr, nullptr);
+#endif
+}
+
+uint3 thread_coords(unsigned linear, dim3 block) {
+  uint3 t;
+  t.x = linear % block.x;
+  t.y = (linear / block.x) % block.y;
+  t.z = linear / (block.x * block.y);
+  return t;
+}
+
+// Runs one block with every thread a fiber. Returns false on a barrier error.
+bool run_block_fibers(unsigned threads, dim3 block) {
+  auto& s = g_sched;
+  while (s.fibers.size() < threads) {
+    auto f = std::make_unique<Fiber>();
+    f->stack = std::make_unique<char[]>(kStackBytes);
+    s.fibers.push_back(std::move(f));
+  }
+  for (unsigned t = 0; t < threads; ++t) {
+    Fiber* f = s.fibers[t].get();
+    f->tid = thread_coords(t, block);
+    f->done = f->waiting = false;
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = f->stack.get();
+    f->ctx.uc_stack.ss_size = kStackBytes;
+    f->ctx.uc_link = nullptr;
+    makecontext(&f->ctx, fiber_entry, 0);
+  }
+  std::vector<unsigned> order(threads);
+  std::iota(order.begin(), order.end(), 0u);
+  unsigned live = threads;
+  while (live > 0) {
+    std::shuffle(order.begin(), order.begin() + live, s.rng);
+    for (unsigned i = 0; i < live; ++i) resume(s.fibers[order[i]].get());
+    unsigned waiting = 0, done = 0;
+    for (unsigned t = 0; t < threads; ++t) {
+      waiting += s.fibers[t]->waiting ? 1 : 0;
+      done += s.fibers[t]->done ? 1 : 0;
+    }
+    if (waiting > 0 && done > 0) {
+      s.failure = "__syncthreads() reached by " + std::to_string(waiting) + " of " + std::to_string(threads) +
+                  " threads of block (" + std::to_string(blockIdx.x) + ", " + std::to_string(blockIdx.y) + ", " +
+                  std::to_string(blockIdx.z) + "); the other " + std::to_string(done) + " had returned";
+      return false;
+    }
+    // The live threads are those waiting; keep their indices at the front of `order`.
+    live = 0;
+    for (unsigned t = 0; t < threads; ++t)
+      if (!s.fibers[t]->done) order[live++] = t;
+  }
+  return true;
+}
+
+void run_block_direct(unsigned threads, dim3 block, std::vector<unsigned>& order) {
+  auto& s = g_sched;
+  order.resize(threads);
+  std::iota(order.begin(), order.end(), 0u);
+  std::shuffle(order.begin(), order.end(), s.rng);
+  for (unsigned t : order) {
+    threadIdx = thread_coords(t, block);
+    (*s.body)();
+  }
+}
+
+}  // namespace
+
+void syncthreads() {
+  auto& s = g_sched;
+  s.barrier_seen = true;
+  if (!s.fiber_mode) {
+    // Direct mode: the first block had no barrier, so this one depends on the block.
+    std::fprintf(stderr, "[cuda-emu] __syncthreads() in block (%u, %u, %u), but block 0 of this launch had none\n",
+                 blockIdx.x, blockIdx.y, blockIdx.z);
+    std::abort();
+  }
+  Fiber* f = s.current;
+  f->waiting = true;
+  switch_to_main(f, false);
+}
+
+void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t, const std::function<void()>& thread) {
+  std::lock_guard<std::recursive_mutex> lock(g_launch_mutex);
+  auto& s = g_sched;
+  const unsigned long long threads = 1ull * block.x * block.y * block.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 || threads == 0 ||
+      threads > 1024 || block.z > 64) {
+    fail(cudaErrorInvalidConfiguration, "launch with grid (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) +
+                                            ", " + std::to_string(grid.z) + ") and block (" + std::to_string(block.x) +
+                                            ", " + std::to_string(block.y) + ", " + std::to_string(block.z) +
+                                            ") is not a valid configuration");
+    return;
+  }
+  if (dynamic_smem != 0) {
+    fail(cudaErrorInvalidValue, "dynamic shared memory is not emulated");
+    return;
+  }
+  if (s.body != nullptr) {
+    std::fprintf(stderr, "[cuda-emu] a kernel launched from inside a kernel\n");
+    std::abort();
+  }
+  gridDim = grid;
+  blockDim = block;
+  s.body = &thread;
+  s.barrier_seen = false;
+  s.failed = false;
+  const unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
+  std::vector<unsigned long long> block_order(blocks);
+  std::iota(block_order.begin(), block_order.end(), 0ull);
+  std::shuffle(block_order.begin(), block_order.end(), s.rng);
+  std::vector<unsigned> order;
+  bool first = true;
+  for (unsigned long long b : block_order) {
+    blockIdx.x = static_cast<unsigned>(b % grid.x);
+    blockIdx.y = static_cast<unsigned>((b / grid.x) % grid.y);
+    blockIdx.z = static_cast<unsigned>(b / (1ull * grid.x * grid.y));
+    if (first || s.barrier_seen) {
+      s.fiber_mode = true;
+      const bool ok = run_block_fibers(static_cast<unsigned>(threads), block);
+      s.fiber_mode = false;
+      if (!ok) {
+        s.body = nullptr;
+        fail(cudaErrorLaunchFailure, s.failure);
+        return;
+      }
+    } else {
+      run_block_direct(static_cast<unsigned>(threads), block, order);
+    }
+    first = false;
+  }
+  s.body = nullptr;
+}
+
+}  // namespace kn_emu
+
+using kn_emu::fail;
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (p == nullptr) return fail(cudaErrorInvalidValue, "cudaMalloc: null pointer");
+  *p = nullptr;
+  if (bytes == 0) return cudaSuccess;
+  void* q = nullptr;
+  // 256-byte aligned, as cudaMalloc's are; exactly `bytes` long, so AddressSanitizer sees any
+  // access past the end.
+  if (posix_memalign(&q, 256, bytes) != 0) return fail(cudaErrorMemoryAllocation, "cudaMalloc: out of memory");
+  std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
+  kn_emu::allocations()[static_cast<const char*>(q)] = bytes;
+  *p = q;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* p) {
+  if (p == nullptr) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
+    auto it = kn_emu::allocations().find(static_cast<const char*>(p));
+    if (it == kn_emu::allocations().end())
+      return fail(cudaErrorInvalidDevicePointer, "cudaFree of a pointer cudaMalloc did not return");
+    kn_emu::allocations().erase(it);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (dst_dev && !kn_emu::check_range(dst, bytes, "destination", "cudaMemcpy")) return cudaErrorInvalidValue;
+  if (src_dev && !kn_emu::check_range(src, bytes, "source", "cudaMemcpy")) return cudaErrorInvalidValue;
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (!kn_emu::check_range(p, bytes, "destination", "cudaMemset")) return cudaErrorInvalidValue;
+  if (bytes) std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = kn_emu::g_last_error;
+  kn_emu::g_last_error = cudaSuccess;
+  return e;
+}
+
+cudaError_t cudaPeekAtLastError() { return kn_emu::g_last_error; }
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+  return e == cudaSuccess ? "no error" : "error reported by the CUDA emulator (details on stderr)";
+}
+
+cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}

@@ -1,0 +1,131 @@
+// The CUDA emulator's stand-in for <cuda_runtime.h> (tests/cuda_emu/README.md): just enough of
+// the kernel language and the runtime API for knotnet's hand-written kernels (kernels/cuda/*.cu)
+// to compile as plain C++ and run on the CPU, so that the GPU kernel tests can check them
+// against the CPU reference on a machine without a GPU, under AddressSanitizer.
+//
+// Kernel language: __global__/__device__ vanish, __shared__ becomes a static local, and a
+// launch `k<<<grid, block, smem, stream>>>(args)` is rewritten at configure time
+// (translate_launches.cmake) into `::kn_emu::launch(grid, block, smem, stream, <calls k>)(args)`.
+// threadIdx, blockIdx, blockDim and gridDim are variables that the scheduler (emu_runtime.cpp)
+// sets before it runs each emulated thread; __syncthreads() switches fibers. Launches from
+// different OS threads take turns (one lock), so plain globals and statics suffice.
+//
+// This is not a GPU: no warps, no concurrency between streams, no memory model. What it does
+// check is listed in the README; it never replaces the GPU run.
+#pragma once
+
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#define KNOTNET_CUDA_EMU_HEADER 1
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+// __restrict__ is understood by g++ as it is.
+
+struct uint3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevicePointer = 17,
+  cudaErrorLaunchFailure = 719,
+};
+
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+
+using cudaStream_t = struct kn_emu_stream*;
+
+cudaError_t cudaMalloc(void** p, size_t bytes);
+template <typename T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
+}
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemset(void* p, int value, size_t bytes);
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream = nullptr);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+const char* cudaGetErrorName(cudaError_t e);
+const char* cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetDeviceCount(int* n);
+
+// The coordinates of the emulated thread now running (set by the scheduler).
+extern uint3 threadIdx;
+extern uint3 blockIdx;
+extern dim3 blockDim;
+extern dim3 gridDim;
+
+namespace kn_emu {
+
+// Runs `thread` once for every thread of every block of the grid (emu_runtime.cpp).
+void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream, const std::function<void()>& thread);
+// The barrier: every thread of the block waits here until all have arrived.
+void syncthreads();
+
+// What `k<<<grid, block, smem, stream>>>` becomes: a callable taking the kernel's arguments.
+// The arguments are copied once, as CUDA copies them into the launch's parameter buffer; every
+// emulated thread then calls the kernel with them (by value, as a kernel takes them).
+template <class Kernel>
+struct Launch {
+  dim3 grid, block;
+  size_t smem;
+  cudaStream_t stream;
+  Kernel kernel;
+
+  template <class... Args>
+  void operator()(Args&&... args) const {
+    auto params = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...);
+    run_grid(grid, block, smem, stream, [&] { std::apply([&](auto&... p) { kernel(p...); }, params); });
+  }
+};
+
+template <class Kernel>
+Launch<Kernel> launch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Kernel kernel) {
+  return Launch<Kernel>{grid, block, smem, stream, kernel};
+}
+template <class Kernel>
+Launch<Kernel> launch(dim3 grid, dim3 block, Kernel kernel) {
+  return Launch<Kernel>{grid, block, 0, nullptr, kernel};
+}
+template <class Kernel>
+Launch<Kernel> launch(dim3 grid, dim3 block, size_t smem, Kernel kernel) {
+  return Launch<Kernel>{grid, block, smem, nullptr, kernel};
+}
+
+}  // namespace kn_emu
+
+inline void __syncthreads() { ::kn_emu::syncthreads(); }
