@@ -3,24 +3,36 @@
 // batchnorm -> relu -> maxpool fused (the GPU default) and unfused, then a few hundred steps of
 // the tiny model on toy data. Skips without a GPU.
 //
-// Tolerances (relative, elements near zero held to a fraction of the tensor's scale, as in
-// tests/support/cuda_testing.h):
+// Tolerances:
 //   - initial parameters and statistics: exact (both are computed on the host);
-//   - loss: 1e-4; probabilities: 1e-4;
-//   - every gradient: 2e-3 with a floor of 1e-2 of the tensor's scale (a gradient is the end
-//     of a chain of float reductions done in different orders on the two devices);
-//   - parameters after one SGD update (lr 0.01): 1e-5; BN running statistics: 1e-4;
+//   - loss: 1e-4; probabilities: 1e-4, elementwise (relative, elements near zero held to a
+//     fraction of the tensor's scale, as in tests/support/cuda_testing.h);
+//   - every gradient: relative L2 error 2e-3 per tensor. Not elementwise: where a max-pool window's
+//     two largest inputs differ by less than rounding, each device may pick a different maximum and
+//     send that gradient to a neighbouring element (expect_close_l2 says more). The CUDA emulator
+//     met exactly this at the partial batch (0.2142506 against 0.2142509 in one window of
+//     maxpool_2), which moved conv_2's kernel gradient by 2e-4 in this norm and single elements by
+//     up to 9%. Rounding alone stays near 1e-6; a wrong index or buffer is far above 2e-3;
+//   - a bias that feeds batch-norm (conv_1's in seed, tiny) has no effect and a zero gradient in
+//     exact arithmetic: both devices report rounding noise there, which must stay below 1e-5 of
+//     the layer's kernel gradient instead of matching;
+//   - parameters after one SGD update (lr 0.01): relative L2 1e-5; BN running statistics: 1e-4;
 //   - with TF32 convolutions (ModelOptions::tf32): loss and probabilities 1e-2, gradients 5e-2,
 //     parameters after the update 1e-3, statistics 1e-2 (TF32 rounds the products' inputs to
 //     10-bit mantissas: about 1e-3 relative each, compounded through three convolutions);
 //   - tiny on toy data, 300 Adam steps: every 50 steps the two losses agree to 0.05 + 10%, and
-//     the final parameters to 5e-2 of each tensor's scale (training amplifies rounding).
-// None of these bounds has been run on a GPU yet; docs/cuda_backend.md lists the check as owed.
+//     the final parameters to 5e-2 of each tensor's scale (training amplifies rounding), except
+//     the bias that feeds batch-norm: Adam scales its steps to the gradient's size, so rounding
+//     noise moves it by about lr per step, differently on each device, with no effect.
+// On the CPU emulator of CUDA (tests/cuda_emu) every case passes; none has run on a GPU yet
+// (docs/cuda_backend.md lists the check as owed).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -79,6 +91,40 @@ struct StepBounds {
   double loss = 1e-4, probs = 1e-4, grads = 2e-3, stats = 1e-4, params = 1e-5;
 };
 
+// Layers whose bias feeds batch-norm directly: batch-norm subtracts the batch mean, so the bias
+// has no effect and its gradient is zero in exact arithmetic. Names follow the model's (kind_k).
+std::set<std::string> layers_with_inert_bias(const ModelSpec& spec) {
+  std::set<std::string> inert;
+  std::map<std::string, int> count;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const std::string name = spec.layers[i].kind + "_" + std::to_string(++count[spec.layers[i].kind]);
+    if (i + 1 < spec.layers.size() && spec.layers[i + 1].kind == "batchnorm") inert.insert(name);
+  }
+  return inert;
+}
+
+// Every trainable gradient of gpu against cpu (see the tolerances above).
+void expect_gradients_match(const Model& cpu, const Model& gpu, const ModelSpec& spec, double bound) {
+  const std::set<std::string> inert = layers_with_inert_bias(spec);
+  const auto pc = cpu.parameters(), pg = gpu.parameters();
+  ASSERT_EQ(pc.size(), pg.size());
+  for (size_t i = 0; i < pc.size(); ++i) {
+    if (!pc[i].trainable) continue;
+    const std::string what = pc[i].layer + "/" + pc[i].name + " gradient";
+    if (pc[i].name == "bias" && inert.count(pc[i].layer)) {
+      const auto kernel = std::find_if(pc.begin(), pc.end(), [&](const Model::Param& p) {
+        return p.layer == pc[i].layer && p.name == "kernel";
+      });
+      ASSERT_NE(kernel, pc.end()) << what;
+      const double scale = test::l2_norm(host(kernel->grad));
+      EXPECT_LE(test::l2_norm(host(pc[i].grad)), 1e-5 * scale) << what << " (CPU) should be rounding noise";
+      EXPECT_LE(test::l2_norm(host(pg[i].grad)), 1e-5 * scale) << what << " (GPU) should be rounding noise";
+      continue;
+    }
+    test::expect_close_l2(host(pg[i].grad), host(pc[i].grad), bound, what);
+  }
+}
+
 void seed_step_matches(const std::string& algo, bool tf32 = false, bool fuse = true) {
   const StepBounds bound = tf32 ? StepBounds{1e-2, 1e-2, 5e-2, 1e-2, 1e-3} : StepBounds{};
   const Shape input{32, 32, 3};
@@ -99,18 +145,13 @@ void seed_step_matches(const std::string& algo, bool tf32 = false, bool fuse = t
     }
     test::expect_close(host(gpu->probabilities().first(n)), host(cpu->probabilities().first(n)), bound.probs,
                        "probabilities");
-    const auto pc = cpu->parameters(), pg = gpu->parameters();
-    ASSERT_EQ(pc.size(), pg.size());
-    for (size_t i = 0; i < pc.size(); ++i)
-      if (pc[i].trainable)
-        test::expect_close(host(pg[i].grad), host(pc[i].grad), bound.grads,
-                           pc[i].layer + "/" + pc[i].name + " gradient");
+    expect_gradients_match(*cpu, *gpu, spec, bound.grads);
     test::expect_close(host(gpu->flat_statistics()), host(cpu->flat_statistics()), bound.stats,
                        "BN running statistics");
     cpu->apply_update();
     gpu->apply_update();
-    test::expect_close(host(gpu->flat_parameters()), host(cpu->flat_parameters()), bound.params,
-                       "parameters after SGD");
+    test::expect_close_l2(host(gpu->flat_parameters()), host(cpu->flat_parameters()), bound.params,
+                          "parameters after SGD");
   }
 }
 
@@ -152,7 +193,7 @@ TEST(CudaModel, AllConvImplicitOptionMatchesCpu) {
   const LossResult rc = cpu->forward_backward(b.images, b.labels);
   const LossResult rg = gpu.forward_backward(b.images, b.labels);
   EXPECT_NEAR(rg.loss, rc.loss, 1e-4 * std::max(1.0, std::fabs(rc.loss)));
-  test::expect_close(host(gpu.flat_gradients()), host(cpu->flat_gradients()), 2e-3, "gradients");
+  expect_gradients_match(*cpu, gpu, load_spec("seed"), 2e-3);
 }
 
 TEST(CudaModel, EvaluateAndPredictMatchCpu) {
@@ -200,10 +241,14 @@ TEST(CudaModel, TinyTrainsCloseToCpuOnToyData) {
     }
   }
   EXPECT_LT(last_gpu_loss, 1.0) << "the GPU model did not learn the toy problem";
+  const std::set<std::string> inert = layers_with_inert_bias(load_spec("tiny"));
+  ASSERT_EQ(inert.count("conv_1"), 1u);
   const auto pc = cpu->parameters(), pg = gpu->parameters();
-  for (size_t i = 0; i < pc.size(); ++i)
+  for (size_t i = 0; i < pc.size(); ++i) {
+    if (pc[i].name == "bias" && inert.count(pc[i].layer)) continue;  // see the tolerances above
     test::expect_close(host(pg[i].value), host(pc[i].value), 5e-2, pc[i].layer + "/" + pc[i].name + " after 300 steps",
                        1.0);
+  }
 }
 
 }  // namespace
