@@ -5,9 +5,7 @@
 
 #ifdef KNOTNET_HAVE_CUDA
 #include <cuda_runtime.h>
-#ifndef KNOTNET_CUDA_EMU
 #include <cudnn.h>
-#endif
 
 #include "engine/error.h"
 
@@ -21,12 +19,10 @@
 
 #define KN_CUDA_CHECK_LAUNCH() KN_CUDA_CHECK(cudaGetLastError())
 
-#ifndef KNOTNET_CUDA_EMU  // the CUDA emulator (tests/cuda_emu) has no cuDNN
 #define KN_CUDNN_CHECK(call)                                                           \
   do {                                                                                 \
     cudnnStatus_t kn_st_ = (call);                                                     \
     if (kn_st_ != CUDNN_STATUS_SUCCESS)                                                \
       KN_THROW("cuDNN error in ", #call, ": ", cudnnGetErrorString(kn_st_));           \
   } while (0)
-#endif
 #endif

@@ -354,6 +354,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaSuccess: return "cudaSuccess";
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorCudartUnloading: return "cudaErrorCudartUnloading";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
@@ -368,4 +369,126 @@ const char* cudaGetErrorString(cudaError_t e) {
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
   return cudaSuccess;
+}
+
+namespace {
+constexpr size_t kEmuDeviceBytes = size_t{80} << 30;
+
+std::map<const char*, size_t>& host_allocations() {
+  static std::map<const char*, size_t> a;
+  return a;
+}
+
+struct Handle {};  // what a stream or an event points at
+}  // namespace
+
+struct kn_emu_stream : Handle {};
+struct kn_emu_event : Handle {};
+
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaSetDevice: the emulator has device 0 only");
+}
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return fail(cudaErrorInvalidValue, "cudaGetDeviceProperties: the emulator has device 0 only");
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "CUDA emulator (CPU)");
+  prop->major = 9;
+  prop->minor = 0;
+  prop->totalGlobalMem = kEmuDeviceBytes;
+  prop->multiProcessorCount = 132;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetPCIBusId(char* bus, int len, int device) {
+  if (device != 0 || len < 1) return cudaErrorInvalidValue;
+  std::snprintf(bus, static_cast<size_t>(len), "emulator");
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* version) {
+  *version = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  size_t used = 0;
+  {
+    std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
+    for (const auto& [p, n] : kn_emu::allocations()) used += n;
+  }
+  *total = kEmuDeviceBytes;
+  *free = used < kEmuDeviceBytes ? kEmuDeviceBytes - used : 0;
+  return cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
+  *p = nullptr;
+  if (bytes == 0) return cudaSuccess;
+  void* q = nullptr;
+  if (posix_memalign(&q, 4096, bytes) != 0) return fail(cudaErrorMemoryAllocation, "cudaHostAlloc: out of memory");
+  std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
+  host_allocations()[static_cast<const char*>(q)] = bytes;
+  *p = q;
+  return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** p, size_t bytes) { return cudaHostAlloc(p, bytes, cudaHostAllocDefault); }
+cudaError_t cudaFreeHost(void* p) {
+  if (p == nullptr) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
+    auto it = host_allocations().find(static_cast<const char*>(p));
+    if (it == host_allocations().end())
+      return fail(cudaErrorInvalidValue, "cudaFreeHost of a pointer cudaHostAlloc did not return");
+    host_allocations().erase(it);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attr, const void* p) {
+  *attr = cudaPointerAttributes{cudaMemoryTypeUnregistered, 0, nullptr, nullptr};
+  const char* c = static_cast<const char*>(p);
+  std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
+  auto within = [c](const std::map<const char*, size_t>& m) {
+    auto it = m.upper_bound(c);
+    if (it == m.begin()) return false;
+    --it;
+    return c < it->first + it->second;
+  };
+  if (within(kn_emu::allocations())) {
+    attr->type = cudaMemoryTypeDevice;
+    attr->devicePointer = const_cast<void*>(p);
+  } else if (within(host_allocations())) {
+    attr->type = cudaMemoryTypeHost;
+    attr->hostPointer = attr->devicePointer = const_cast<void*>(p);
+  } else {
+    attr->hostPointer = const_cast<void*>(p);
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  *s = new kn_emu_stream;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
+  return e ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaStreamWaitEvent on a null event");
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = new kn_emu_event;
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  return e ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaEventRecord on a null event");
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  return e ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaEventSynchronize on a null event");
 }

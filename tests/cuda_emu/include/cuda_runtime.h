@@ -1,7 +1,7 @@
 // The CUDA emulator's stand-in for <cuda_runtime.h> (tests/cuda_emu/README.md): just enough of
-// the kernel language and the runtime API for knotnet's hand-written kernels (kernels/cuda/*.cu)
-// to compile as plain C++ and run on the CPU, so that the GPU kernel tests can check them
-// against the CPU reference on a machine without a GPU, under AddressSanitizer.
+// the kernel language and the runtime API for knotnet's kernels (kernels/cuda/*.cu) and its
+// engine's CUDA paths to compile as plain C++ and run on the CPU, so that the GPU tests can check
+// them against the CPU reference on a machine without a GPU, under AddressSanitizer.
 //
 // Kernel language: __global__/__device__ vanish, __shared__ becomes a static local, and a
 // launch `k<<<grid, block, smem, stream>>>(args)` is rewritten at configure time
@@ -50,6 +50,7 @@ enum cudaError_t {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
+  cudaErrorCudartUnloading = 4,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorLaunchFailure = 719,
@@ -64,6 +65,33 @@ enum cudaMemcpyKind {
 };
 
 using cudaStream_t = struct kn_emu_stream*;
+using cudaEvent_t = struct kn_emu_event*;
+
+constexpr unsigned cudaStreamDefault = 0, cudaStreamNonBlocking = 1;
+constexpr unsigned cudaEventDefault = 0, cudaEventBlockingSync = 1, cudaEventDisableTiming = 2;
+constexpr unsigned cudaHostAllocDefault = 0, cudaHostAllocPortable = 1;
+
+enum cudaMemoryType {
+  cudaMemoryTypeUnregistered = 0,
+  cudaMemoryTypeHost = 1,
+  cudaMemoryTypeDevice = 2,
+  cudaMemoryTypeManaged = 3,
+};
+
+struct cudaPointerAttributes {
+  cudaMemoryType type;
+  int device;
+  void* devicePointer;
+  void* hostPointer;
+};
+
+// The fields the engine reads; the emulator reports an 80 GiB compute-capability-9.0 device.
+struct cudaDeviceProp {
+  char name[256];
+  int major, minor;
+  size_t totalGlobalMem;
+  int multiProcessorCount;
+};
 
 cudaError_t cudaMalloc(void** p, size_t bytes);
 template <typename T>
@@ -82,6 +110,26 @@ cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorName(cudaError_t e);
 const char* cudaGetErrorString(cudaError_t e);
 cudaError_t cudaGetDeviceCount(int* n);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceGetPCIBusId(char* bus, int len, int device);
+cudaError_t cudaRuntimeGetVersion(int* version);
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total);
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned flags);
+cudaError_t cudaMallocHost(void** p, size_t bytes);
+cudaError_t cudaFreeHost(void* p);
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attr, const void* p);
+// Streams and events exist, but every call completes before it returns: waits are no-ops.
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
+cudaError_t cudaStreamCreate(cudaStream_t* s);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags = 0);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
 
 // The coordinates of the emulated thread now running (set by the scheduler).
 extern uint3 threadIdx;

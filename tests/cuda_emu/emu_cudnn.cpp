@@ -1,0 +1,268 @@
+// The CUDA emulator's stand-in cuDNN (include/cudnn.h): descriptors as plain structs, one
+// algorithm per direction with no workspace, and a direct convolution in double for NHWC float
+// tensors and KRSC (NHWC-format) filters. beta == 0 never reads the output, as in cuDNN.
+#include <cudnn.h>
+
+#include <vector>
+
+struct kn_emu_cudnn_handle {
+  cudaStream_t stream = nullptr;
+};
+struct kn_emu_cudnn_tensor {
+  int n = 0, c = 0, h = 0, w = 0;
+  bool nhwc_float = false;
+};
+struct kn_emu_cudnn_filter {
+  int k = 0, c = 0, r = 0, s = 0;
+  bool krsc_float = false;
+};
+struct kn_emu_cudnn_conv {
+  int pad_h = 0, pad_w = 0, u = 1, v = 1, dil_h = 1, dil_w = 1;
+  bool cross_correlation = true;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+};
+
+namespace {
+
+// The geometry of one convolution call, checked against the descriptors.
+struct Geometry {
+  int n, h, w, c, k, r, s, oh, ow, pad_h, pad_w, u, v, dil_h, dil_w;
+};
+
+bool geometry(const kn_emu_cudnn_tensor* x, const kn_emu_cudnn_filter* f, const kn_emu_cudnn_conv* cd,
+              const kn_emu_cudnn_tensor* y, Geometry& g) {
+  if (!x || !f || !cd || !y || !x->nhwc_float || !y->nhwc_float || !f->krsc_float || !cd->cross_correlation)
+    return false;
+  g = Geometry{x->n, x->h, x->w, x->c, f->k, f->r, f->s, 0, 0, cd->pad_h, cd->pad_w, cd->u, cd->v, cd->dil_h, cd->dil_w};
+  g.oh = (g.h + 2 * g.pad_h - g.dil_h * (g.r - 1) - 1) / g.u + 1;
+  g.ow = (g.w + 2 * g.pad_w - g.dil_w * (g.s - 1) - 1) / g.v + 1;
+  return f->c == x->c && y->n == x->n && y->c == f->k && y->h == g.oh && y->w == g.ow;
+}
+
+// Calls fn(x index, w index, y index) for every multiply of the convolution.
+template <class Fn>
+void for_each_product(const Geometry& g, Fn fn) {
+  for (int b = 0; b < g.n; ++b)
+    for (int oy = 0; oy < g.oh; ++oy)
+      for (int ox = 0; ox < g.ow; ++ox)
+        for (int kk = 0; kk < g.k; ++kk) {
+          const size_t yi = ((static_cast<size_t>(b) * g.oh + oy) * g.ow + ox) * g.k + kk;
+          for (int ry = 0; ry < g.r; ++ry) {
+            const int iy = oy * g.u - g.pad_h + ry * g.dil_h;
+            if (iy < 0 || iy >= g.h) continue;
+            for (int sx = 0; sx < g.s; ++sx) {
+              const int ix = ox * g.v - g.pad_w + sx * g.dil_w;
+              if (ix < 0 || ix >= g.w) continue;
+              const size_t xi = ((static_cast<size_t>(b) * g.h + iy) * g.w + ix) * g.c;
+              const size_t wi = ((static_cast<size_t>(kk) * g.r + ry) * g.s + sx) * g.c;
+              for (int cc = 0; cc < g.c; ++cc) fn(xi + cc, wi + cc, yi);
+            }
+          }
+        }
+}
+
+// out = alpha * acc + beta * out, never reading out when beta is 0.
+void blend(float* out, const std::vector<double>& acc, const void* alpha, const void* beta) {
+  const double a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
+  for (size_t i = 0; i < acc.size(); ++i)
+    out[i] = static_cast<float>(b == 0.0 ? a * acc[i] : a * acc[i] + b * static_cast<double>(out[i]));
+}
+
+template <class Perf>
+cudnnStatus_t one_algorithm(const kn_emu_cudnn_conv* cd, int requested, int* returned, Perf* perf) {
+  if (!cd || requested < 1 || !returned || !perf) return CUDNN_STATUS_BAD_PARAM;
+  perf[0] = Perf{};
+  perf[0].status = CUDNN_STATUS_SUCCESS;
+  perf[0].memory = 0;
+  perf[0].determinism = CUDNN_DETERMINISTIC;
+  perf[0].mathType = cd->math == CUDNN_DEFAULT_MATH ? CUDNN_FMA_MATH : cd->math;
+  *returned = 1;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+const char* cudnnGetErrorString(cudnnStatus_t s) {
+  switch (s) {
+    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
+    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM (CUDA emulator)";
+    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED (CUDA emulator)";
+  }
+  return "unknown cuDNN status (CUDA emulator)";
+}
+
+size_t cudnnGetVersion() { return 0; }
+
+cudnnStatus_t cudnnCreate(cudnnHandle_t* h) {
+  *h = new kn_emu_cudnn_handle;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroy(cudnnHandle_t h) {
+  delete h;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
+  if (!h) return CUDNN_STATUS_BAD_PARAM;
+  h->stream = s;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* d) {
+  *d = new kn_emu_cudnn_tensor;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
+  delete d;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format, cudnnDataType_t type,
+                                         int n, int c, int h, int w) {
+  if (!d || n < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
+  *d = kn_emu_cudnn_tensor{n, c, h, w, format == CUDNN_TENSOR_NHWC && type == CUDNN_DATA_FLOAT};
+  return d->nhwc_float ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_NOT_SUPPORTED;
+}
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* d) {
+  *d = new kn_emu_cudnn_filter;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
+  delete d;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type, cudnnTensorFormat_t format,
+                                         int k, int c, int h, int w) {
+  if (!d || k < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
+  *d = kn_emu_cudnn_filter{k, c, h, w, format == CUDNN_TENSOR_NHWC && type == CUDNN_DATA_FLOAT};
+  return d->krsc_float ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_NOT_SUPPORTED;
+}
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* d) {
+  *d = new kn_emu_cudnn_conv;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) {
+  delete d;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w, int u, int v,
+                                              int dilation_h, int dilation_w, cudnnConvolutionMode_t mode,
+                                              cudnnDataType_t compute_type) {
+  if (!d || pad_h < 0 || pad_w < 0 || u < 1 || v < 1 || dilation_h < 1 || dilation_w < 1) return CUDNN_STATUS_BAD_PARAM;
+  if (compute_type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
+  const cudnnMathType_t math = d->math;
+  *d = kn_emu_cudnn_conv{pad_h, pad_w, u, v, dilation_h, dilation_w, mode == CUDNN_CROSS_CORRELATION, math};
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t math) {
+  if (!d) return CUDNN_STATUS_BAD_PARAM;
+  d->math = math;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithmMaxCount(cudnnHandle_t, int* count) {
+  *count = 1;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithmMaxCount(cudnnHandle_t, int* count) {
+  *count = 1;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnnHandle_t, int* count) {
+  *count = 1;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+                                                     cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t,
+                                                     int requested, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
+  return one_algorithm(conv, requested, returned, perf);
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, cudnnFilterDescriptor_t,
+                                                          cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t conv,
+                                                          cudnnTensorDescriptor_t, int requested, int* returned,
+                                                          cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+  return one_algorithm(conv, requested, returned, perf);
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, cudnnTensorDescriptor_t,
+                                                            cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t conv,
+                                                            cudnnFilterDescriptor_t, int requested, int* returned,
+                                                            cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+  return one_algorithm(conv, requested, returned, perf);
+}
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+                                                      cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t,
+                                                      cudnnConvolutionFwdAlgo_t, size_t* bytes) {
+  *bytes = 0;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, cudnnFilterDescriptor_t,
+                                                           cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
+                                                           cudnnTensorDescriptor_t, cudnnConvolutionBwdDataAlgo_t,
+                                                           size_t* bytes) {
+  *bytes = 0;
+  return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t,
+                                                             cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
+                                                             cudnnFilterDescriptor_t, cudnnConvolutionBwdFilterAlgo_t,
+                                                             size_t* bytes) {
+  *bytes = 0;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t x_desc, const void* x,
+                                      cudnnFilterDescriptor_t w_desc, const void* w,
+                                      cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t, void*, size_t,
+                                      const void* beta, cudnnTensorDescriptor_t y_desc, void* y) {
+  Geometry g;
+  if (!geometry(x_desc, w_desc, conv, y_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  const float* xf = static_cast<const float*>(x);
+  const float* wf = static_cast<const float*>(w);
+  std::vector<double> acc(static_cast<size_t>(g.n) * g.oh * g.ow * g.k, 0.0);
+  for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[yi] += double(xf[xi]) * double(wf[wi]); });
+  blend(static_cast<float*>(y), acc, alpha, beta);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, cudnnFilterDescriptor_t w_desc,
+                                           const void* w, cudnnTensorDescriptor_t dy_desc, const void* dy,
+                                           cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdDataAlgo_t, void*,
+                                           size_t, const void* beta, cudnnTensorDescriptor_t dx_desc, void* dx) {
+  Geometry g;
+  if (!geometry(dx_desc, w_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  const float* wf = static_cast<const float*>(w);
+  const float* dyf = static_cast<const float*>(dy);
+  std::vector<double> acc(static_cast<size_t>(g.n) * g.h * g.w * g.c, 0.0);
+  for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[xi] += double(dyf[yi]) * double(wf[wi]); });
+  blend(static_cast<float*>(dx), acc, alpha, beta);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t x_desc,
+                                             const void* x, cudnnTensorDescriptor_t dy_desc, const void* dy,
+                                             cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdFilterAlgo_t, void*,
+                                             size_t, const void* beta, cudnnFilterDescriptor_t dw_desc, void* dw) {
+  Geometry g;
+  if (!geometry(x_desc, dw_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  const float* xf = static_cast<const float*>(x);
+  const float* dyf = static_cast<const float*>(dy);
+  std::vector<double> acc(static_cast<size_t>(g.k) * g.r * g.s * g.c, 0.0);
+  for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[wi] += double(xf[xi]) * double(dyf[yi]); });
+  blend(static_cast<float*>(dw), acc, alpha, beta);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnAddTensor(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t a_desc, const void* a,
+                             const void* beta, cudnnTensorDescriptor_t c_desc, void* c) {
+  // Only the broadcast the engine uses: a bias of (1, C, 1, 1) over an NHWC (N, C, H, W) tensor.
+  if (!a_desc || !c_desc || a_desc->n != 1 || a_desc->h != 1 || a_desc->w != 1 || a_desc->c != c_desc->c)
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  const float* af = static_cast<const float*>(a);
+  float* cf = static_cast<float*>(c);
+  const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
+  const size_t rows = static_cast<size_t>(c_desc->n) * c_desc->h * c_desc->w;
+  for (size_t r = 0; r < rows; ++r)
+    for (int ch = 0; ch < c_desc->c; ++ch) {
+      float& out = cf[r * static_cast<size_t>(c_desc->c) + static_cast<size_t>(ch)];
+      out = be == 0.0f ? al * af[ch] : al * af[ch] + be * out;
+    }
+  return CUDNN_STATUS_SUCCESS;
+}
