@@ -264,6 +264,10 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
     });
     KN_CHECK(c.fits, e.what(), "\nand with every convolution on the implicit GEMM instead:\n", c.report);
     std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
+    if (!budget_line.empty())
+      budget_line = detail::concat("budget ", format_bytes(c.budget), ", needed ", format_bytes(c.needed),
+                                   " (plan + CUDA context) with the implicit GEMM for every convolution: fits; the "
+                                   "largest batch that would fit is ", c.largest_batch);
     implicit.allocate = true;
     mopt = implicit;
     built = std::make_unique<Model>(spec, mopt, info.image_shape);

@@ -1,8 +1,13 @@
 // The CUDA emulator's stand-in cuDNN (include/cudnn.h): descriptors as plain structs, one
-// algorithm per direction with no workspace, and a direct convolution in double for NHWC float
-// tensors and KRSC (NHWC-format) filters. beta == 0 never reads the output, as in cuDNN.
+// algorithm per direction, and a direct convolution in double for NHWC float tensors and KRSC
+// (NHWC-format) filters. beta == 0 never reads the output, as in cuDNN.
+//
+// Every algorithm needs no workspace, unless KNOTNET_EMU_CUDNN_WORKSPACE=<bytes> says otherwise:
+// then each needs that much, which lets a test drive fit into the case where cuDNN offers no
+// algorithm under the workspace limit the budget allows.
 #include <cudnn.h>
 
+#include <cstdlib>
 #include <vector>
 
 struct kn_emu_cudnn_handle {
@@ -68,12 +73,20 @@ void blend(float* out, const std::vector<double>& acc, const void* alpha, const 
     out[i] = static_cast<float>(b == 0.0 ? a * acc[i] : a * acc[i] + b * static_cast<double>(out[i]));
 }
 
+size_t workspace_need() {
+  static const size_t need = [] {
+    const char* v = std::getenv("KNOTNET_EMU_CUDNN_WORKSPACE");
+    return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : size_t{0};
+  }();
+  return need;
+}
+
 template <class Perf>
 cudnnStatus_t one_algorithm(const kn_emu_cudnn_conv* cd, int requested, int* returned, Perf* perf) {
   if (!cd || requested < 1 || !returned || !perf) return CUDNN_STATUS_BAD_PARAM;
   perf[0] = Perf{};
   perf[0].status = CUDNN_STATUS_SUCCESS;
-  perf[0].memory = 0;
+  perf[0].memory = workspace_need();
   perf[0].determinism = CUDNN_DETERMINISTIC;
   perf[0].mathType = cd->math == CUDNN_DEFAULT_MATH ? CUDNN_FMA_MATH : cd->math;
   *returned = 1;
@@ -190,21 +203,21 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, cudnn
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
                                                       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t,
                                                       cudnnConvolutionFwdAlgo_t, size_t* bytes) {
-  *bytes = 0;
+  *bytes = workspace_need();
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, cudnnFilterDescriptor_t,
                                                            cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
                                                            cudnnTensorDescriptor_t, cudnnConvolutionBwdDataAlgo_t,
                                                            size_t* bytes) {
-  *bytes = 0;
+  *bytes = workspace_need();
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t,
                                                              cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
                                                              cudnnFilterDescriptor_t, cudnnConvolutionBwdFilterAlgo_t,
                                                              size_t* bytes) {
-  *bytes = 0;
+  *bytes = workspace_need();
   return CUDNN_STATUS_SUCCESS;
 }
 

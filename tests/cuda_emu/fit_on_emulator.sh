@@ -3,7 +3,10 @@
 # class-sorted file, trains `tiny` with --device cuda (the emulated build) and with --device cpu
 # (the normal build) from the same seed, and requires the two histories to agree, then evaluates
 # the GPU run's checkpoint on both devices. This is the only test of fit's whole GPU path: budget,
-# context, reader delivery into device staging, the step with partial batches, checkpoints.
+# context, reader delivery into device staging, the step with partial batches, checkpoints. Then
+# the two budget outcomes: cuDNN offering no algorithm within the workspace the budget allows
+# (fit falls back to the implicit GEMM and trains), and a budget too small for any plan (fit
+# refuses with the report before anything is allocated or written).
 # Usage: fit_on_emulator.sh EMU_TRAIN_KNOTS TRAIN_KNOTS MAKE_KNOTS WORK_DIR
 set -euo pipefail
 emu=$1 cpu=$2 make=$3 work=$4
@@ -36,3 +39,24 @@ for key in accuracy loss; do
     if (d > 1e-5) { printf "evaluate %s: gpu %s cpu %s\n", k, g, c; exit 1 } }'
 done
 echo "fit and evaluate on the emulated GPU agree with the CPU"
+
+# The stand-in cuDNN's algorithms each want 8 MiB of workspace; a 12 MiB budget lets fit plan
+# cuDNN with at most 4 MiB, so building the model finds no algorithm and fit falls back.
+short=(fit --data k.h5 --model tiny --image-shape 32,32,3 --epochs 1 --steps-per-epoch 2 --batch 32 --device cuda)
+KNOTNET_EMU_CUDNN_WORKSPACE=8388608 "$emu" "${short[@]}" --gpu-mem 12MiB --out fallback >fallback.log 2>&1 ||
+  { cat fallback.log; exit 1; }
+grep -q 'cuDNN offers no forward algorithm within a workspace of 4194304 bytes' fallback.log &&
+  grep -q 'every convolution runs on the implicit GEMM instead' fallback.log &&
+  grep -q 'with the implicit GEMM for every convolution: fits' fallback.log &&
+  [ -s fallback/summary.json ] || { echo "no fallback to the implicit GEMM:"; cat fallback.log; exit 1; }
+echo "cuDNN without an algorithm under the budget's workspace: fell back to the implicit GEMM and trained"
+
+# A budget below every plan: refused with the report, nothing written.
+if "$emu" "${short[@]}" --gpu-mem 2MiB --out refused >refused.log 2>&1; then
+  echo "fit ran under a 2 MiB budget"; cat refused.log; exit 1
+fi
+grep -q 'does not fit the GPU memory budget' refused.log && grep -q 'largest batch that fits is' refused.log &&
+  grep -q 'nothing was allocated and training did not start' refused.log ||
+  { echo "the refusal lacks its report:"; cat refused.log; exit 1; }
+[ ! -e refused/history.csv ] || { echo "a refused run wrote a history"; exit 1; }
+echo "a budget below every plan: refused before training, with the report"

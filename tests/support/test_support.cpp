@@ -5,9 +5,7 @@
 #include <random>
 #include <sys/wait.h>
 
-#ifdef KNOTNET_HAVE_CUDA
-#include <cuda_runtime.h>
-#endif
+#include "tests/support/cuda_testing.h"
 
 namespace knotnet::test {
 
@@ -51,13 +49,6 @@ int run_command(const std::string& command, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-bool have_gpu() {
-#ifdef KNOTNET_HAVE_CUDA
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-#else
-  return false;
-#endif
-}
+bool have_gpu() { return cuda_device_present(); }
 
 }  // namespace knotnet::test
