@@ -6,7 +6,8 @@
 # context, reader delivery into device staging, the step with partial batches, checkpoints. Then
 # the two budget outcomes: cuDNN offering no algorithm within the workspace the budget allows
 # (fit falls back to the implicit GEMM and trains), and a budget too small for any plan (fit
-# refuses with the report before anything is allocated or written).
+# refuses with the report before anything is allocated or written). Last, a GPU run killed
+# mid-epoch and resumed must end bit for bit where an uninterrupted one does.
 # Usage: fit_on_emulator.sh EMU_TRAIN_KNOTS TRAIN_KNOTS MAKE_KNOTS WORK_DIR
 set -euo pipefail
 emu=$1 cpu=$2 make=$3 work=$4
@@ -60,3 +61,22 @@ grep -q 'does not fit the GPU memory budget' refused.log && grep -q 'largest bat
   { echo "the refusal lacks its report:"; cat refused.log; exit 1; }
 [ ! -e refused/history.csv ] || { echo "a refused run wrote a history"; exit 1; }
 echo "a budget below every plan: refused before training, with the report"
+
+# Killed with SIGKILL at step 10 (epoch 2 of 3: 7 steps an epoch), resumed: the same step log and
+# the same weights as the uninterrupted run. The emulator shuffles threads and blocks differently
+# in every process, so this also shows the GPU step does not depend on scheduling.
+three=(fit --data k.h5 --model tiny --image-shape 32,32,3 --epochs 3 --batch 32 --seed 5 --device cuda)
+"$emu" "${three[@]}" --out whole >whole.log 2>&1 || { cat whole.log; exit 1; }
+set +e
+KNOTNET_TEST_KILL_AT_STEP=10 "$emu" "${three[@]}" --out killed >killed.log 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 137 ] || { echo "expected death by SIGKILL (137), got $rc"; cat killed.log; exit 1; }
+"$emu" fit --resume killed >resumed.log 2>&1 || { cat resumed.log; exit 1; }
+grep -q resuming resumed.log || { echo "the resumed run does not say so"; cat resumed.log; exit 1; }
+cmp whole/batches.csv killed/batches.csv || { echo "the step logs differ"; exit 1; }
+"$emu" evaluate --checkpoint whole/last.h5 --data k.h5 --device cuda --json >eval_whole.json
+"$emu" evaluate --checkpoint killed/last.h5 --data k.h5 --device cuda --json >eval_killed.json
+cmp <(grep -v checkpoint eval_whole.json) <(grep -v checkpoint eval_killed.json) ||
+  { echo "the resumed run's weights differ"; exit 1; }
+echo "a GPU run killed mid-epoch and resumed ends where the uninterrupted one does"
