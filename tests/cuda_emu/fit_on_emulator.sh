@@ -41,6 +41,17 @@ for key in accuracy loss; do
 done
 echo "fit and evaluate on the emulated GPU agree with the CPU"
 
+# The other allocation policies hold the same plan differently (a buffer per allocation; one block
+# of a fraction of the card): the same training, to the last digit.
+for alloc in growth fraction=0.001; do
+  "$emu" "${args[@]}" --device cuda --alloc "$alloc" --out "alloc_$alloc" >"alloc_$alloc.log" 2>&1 ||
+    { cat "alloc_$alloc.log"; exit 1; }
+  cmp <(cut -d, -f1-5 gpu/history.csv) <(cut -d, -f1-5 "alloc_$alloc/history.csv") ||
+    { echo "--alloc $alloc trained differently"; exit 1; }
+  grep -q "\"alloc\": \"${alloc%%=*}" "alloc_$alloc/summary.json" || { echo "summary.json lacks alloc $alloc"; exit 1; }
+done
+echo "--alloc growth and fraction train as planned does"
+
 # The stand-in cuDNN's algorithms each want 8 MiB of workspace; a 12 MiB budget lets fit plan
 # cuDNN with at most 4 MiB, so building the model finds no algorithm and fit falls back.
 short=(fit --data k.h5 --model tiny --image-shape 32,32,3 --epochs 1 --steps-per-epoch 2 --batch 32 --device cuda)
