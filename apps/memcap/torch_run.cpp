@@ -12,14 +12,7 @@ std::string find_torch_script(const std::string& flag, const std::string& argv0)
   if (!flag.empty()) return fs::exists(flag) ? flag : "";
   const fs::path rel = fs::path("bench") / "torch_memory.py";
   if (fs::exists(rel)) return rel.string();
-  fs::path exe_dir;
-  if (argv0.find('/') != std::string::npos) {
-    exe_dir = fs::path(argv0).parent_path();
-  } else {
-    std::error_code ec;
-    exe_dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  }
-  const fs::path beside = exe_dir / ".." / ".." / rel;
+  const fs::path beside = executable_dir(argv0) / ".." / ".." / rel;
   return fs::exists(beside) ? beside.lexically_normal().string() : "";
 }
 

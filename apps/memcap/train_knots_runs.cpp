@@ -167,19 +167,18 @@ std::string data_image_shape(const std::string& path) {
   return std::to_string(s[0]) + "," + std::to_string(s[1]) + "," + std::to_string(s[2]);
 }
 
+fs::path executable_dir(const std::string& argv0) {
+  if (argv0.find('/') != std::string::npos) return fs::path(argv0).parent_path();
+  std::error_code ec;
+  return fs::read_symlink("/proc/self/exe", ec).parent_path();
+}
+
 std::string find_train_knots(const std::string& flag, const std::string& argv0) {
   if (!flag.empty()) {
     KN_CHECK(::access(flag.c_str(), X_OK) == 0, "--train-knots ", flag, ": not an executable file");
     return flag;
   }
-  fs::path dir;
-  if (argv0.find('/') != std::string::npos) {
-    dir = fs::path(argv0).parent_path();
-  } else {
-    std::error_code ec;
-    dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  }
-  const fs::path candidate = dir / "train_knots";
+  const fs::path candidate = executable_dir(argv0) / "train_knots";
   KN_CHECK(::access(candidate.c_str(), X_OK) == 0, "cannot find train_knots beside memcap (looked for ",
            candidate.string(), "); pass --train-knots PATH");
   return candidate.string();

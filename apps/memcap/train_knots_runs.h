@@ -41,6 +41,10 @@ std::string outcome_text(const nlohmann::json& outcome);
 // The image shape of the data file as "H,W,C" (opens and validates the file).
 std::string data_image_shape(const std::string& path);
 
+// The directory memcap's executable is in: from argv[0] when it names a path, else from
+// /proc/self/exe (memcap found on the PATH).
+std::filesystem::path executable_dir(const std::string& argv0);
+
 // Where train_knots is: --train-knots, or beside memcap itself. Throws when it is not there.
 std::string find_train_knots(const std::string& flag, const std::string& argv0);
 
