@@ -54,24 +54,59 @@ cudaError_t fail(cudaError_t e, const std::string& why) {
 
 // ---- device memory --------------------------------------------------------------------------
 
-std::mutex g_alloc_mutex;
-std::map<const char*, size_t>& allocations() {
-  static std::map<const char*, size_t> a;
-  return a;
-}
+// The live allocations of one kind (device memory, or pinned host memory), by start address.
+class AllocationTable {
+ public:
+  // Exactly `bytes` long, so AddressSanitizer sees any access past the end; nullptr when the
+  // host is out of memory.
+  void* allocate(size_t bytes, size_t alignment) {
+    void* q = nullptr;
+    if (posix_memalign(&q, alignment, bytes) != 0) return nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_[static_cast<const char*>(q)] = bytes;
+    return q;
+  }
+  // Frees p; false when p is not the start of a live allocation.
+  bool release(void* p) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (live_.erase(static_cast<const char*>(p)) == 0) return false;
+    }
+    std::free(p);
+    return true;
+  }
+  // Whether [p, p + bytes) lies inside one allocation (bytes >= 1).
+  bool contains(const void* p, size_t bytes) const {
+    const char* c = static_cast<const char*>(p);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_.upper_bound(c);
+    if (it == live_.begin()) return false;
+    --it;
+    return c + bytes <= it->first + it->second;
+  }
+  size_t total_bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t sum = 0;
+    for (const auto& [start, bytes] : live_) sum += bytes;
+    return sum;
+  }
 
-// True when [p, p + bytes) lies inside one device allocation.
-bool inside_allocation(const void* p, size_t bytes) {
-  std::lock_guard<std::mutex> lock(g_alloc_mutex);
-  const char* c = static_cast<const char*>(p);
-  auto it = allocations().upper_bound(c);
-  if (it == allocations().begin()) return false;
-  --it;
-  return c >= it->first && c + bytes <= it->first + it->second;
+ private:
+  mutable std::mutex mutex_;
+  std::map<const char*, size_t> live_;
+};
+
+AllocationTable& device_memory() {
+  static AllocationTable t;
+  return t;
+}
+AllocationTable& pinned_memory() {
+  static AllocationTable t;
+  return t;
 }
 
 bool check_range(const void* p, size_t bytes, const char* what, const char* call) {
-  if (bytes == 0 || inside_allocation(p, bytes)) return true;
+  if (bytes == 0 || device_memory().contains(p, bytes)) return true;
   fail(cudaErrorInvalidValue, std::string(call) + ": the " + what + " range of " + std::to_string(bytes) +
                                   " bytes is not inside one device allocation");
   return false;
@@ -101,8 +136,6 @@ struct Scheduler {
   const std::function<void()>* body = nullptr;
   bool fiber_mode = false;
   bool barrier_seen = false;
-  bool failed = false;
-  std::string failure;
   std::mt19937_64 rng;
 #ifdef KN_EMU_ASAN
   const void* main_stack_bottom = nullptr;
@@ -164,8 +197,8 @@ uint3 thread_coords(unsigned linear, dim3 block) {
   return t;
 }
 
-// Runs one block with every thread a fiber. Returns false on a barrier error.
-bool run_block_fibers(unsigned threads, dim3 block) {
+// Runs one block with every thread a fiber. Returns what went wrong, or "" when nothing did.
+std::string run_block_fibers(unsigned threads, dim3 block) {
   auto& s = g_sched;
   while (s.fibers.size() < threads) {
     auto f = std::make_unique<Fiber>();
@@ -194,17 +227,16 @@ bool run_block_fibers(unsigned threads, dim3 block) {
       done += s.fibers[t]->done ? 1 : 0;
     }
     if (waiting > 0 && done > 0) {
-      s.failure = "__syncthreads() reached by " + std::to_string(waiting) + " of " + std::to_string(threads) +
-                  " threads of block (" + std::to_string(blockIdx.x) + ", " + std::to_string(blockIdx.y) + ", " +
-                  std::to_string(blockIdx.z) + "); the other " + std::to_string(done) + " had returned";
-      return false;
+      return "__syncthreads() reached by " + std::to_string(waiting) + " of " + std::to_string(threads) +
+             " threads of block (" + std::to_string(blockIdx.x) + ", " + std::to_string(blockIdx.y) + ", " +
+             std::to_string(blockIdx.z) + "); the other " + std::to_string(done) + " had returned";
     }
     // The live threads are those waiting; keep their indices at the front of `order`.
     live = 0;
     for (unsigned t = 0; t < threads; ++t)
       if (!s.fibers[t]->done) order[live++] = t;
   }
-  return true;
+  return "";
 }
 
 void run_block_direct(unsigned threads, dim3 block, std::vector<unsigned>& order) {
@@ -258,7 +290,6 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t, const st
   blockDim = block;
   s.body = &thread;
   s.barrier_seen = false;
-  s.failed = false;
   const unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
   std::vector<unsigned long long> block_order(blocks);
   std::iota(block_order.begin(), block_order.end(), 0ull);
@@ -271,11 +302,11 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t, const st
     blockIdx.z = static_cast<unsigned>(b / (1ull * grid.x * grid.y));
     if (first || s.barrier_seen) {
       s.fiber_mode = true;
-      const bool ok = run_block_fibers(static_cast<unsigned>(threads), block);
+      const std::string error = run_block_fibers(static_cast<unsigned>(threads), block);
       s.fiber_mode = false;
-      if (!ok) {
+      if (!error.empty()) {
         s.body = nullptr;
-        fail(cudaErrorLaunchFailure, s.failure);
+        fail(cudaErrorLaunchFailure, error);
         return;
       }
     } else {
@@ -294,27 +325,13 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (p == nullptr) return fail(cudaErrorInvalidValue, "cudaMalloc: null pointer");
   *p = nullptr;
   if (bytes == 0) return cudaSuccess;
-  void* q = nullptr;
-  // 256-byte aligned, as cudaMalloc's are; exactly `bytes` long, so AddressSanitizer sees any
-  // access past the end.
-  if (posix_memalign(&q, 256, bytes) != 0) return fail(cudaErrorMemoryAllocation, "cudaMalloc: out of memory");
-  std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
-  kn_emu::allocations()[static_cast<const char*>(q)] = bytes;
-  *p = q;
-  return cudaSuccess;
+  *p = kn_emu::device_memory().allocate(bytes, 256);  // 256-byte aligned, as cudaMalloc's are
+  return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation, "cudaMalloc: out of memory");
 }
 
 cudaError_t cudaFree(void* p) {
-  if (p == nullptr) return cudaSuccess;
-  {
-    std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
-    auto it = kn_emu::allocations().find(static_cast<const char*>(p));
-    if (it == kn_emu::allocations().end())
-      return fail(cudaErrorInvalidDevicePointer, "cudaFree of a pointer cudaMalloc did not return");
-    kn_emu::allocations().erase(it);
-  }
-  std::free(p);
-  return cudaSuccess;
+  if (p == nullptr || kn_emu::device_memory().release(p)) return cudaSuccess;
+  return fail(cudaErrorInvalidDevicePointer, "cudaFree of a pointer cudaMalloc did not return");
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
@@ -374,11 +391,6 @@ cudaError_t cudaGetDeviceCount(int* n) {
 namespace {
 constexpr size_t kEmuDeviceBytes = size_t{80} << 30;
 
-std::map<const char*, size_t>& host_allocations() {
-  static std::map<const char*, size_t> a;
-  return a;
-}
-
 struct Handle {};  // what a stream or an event points at
 }  // namespace
 
@@ -412,11 +424,7 @@ cudaError_t cudaRuntimeGetVersion(int* version) {
   return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
-  size_t used = 0;
-  {
-    std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
-    for (const auto& [p, n] : kn_emu::allocations()) used += n;
-  }
+  const size_t used = kn_emu::device_memory().total_bytes();
   *total = kEmuDeviceBytes;
   *free = used < kEmuDeviceBytes ? kEmuDeviceBytes - used : 0;
   return cudaSuccess;
@@ -424,40 +432,20 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
 cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
   *p = nullptr;
   if (bytes == 0) return cudaSuccess;
-  void* q = nullptr;
-  if (posix_memalign(&q, 4096, bytes) != 0) return fail(cudaErrorMemoryAllocation, "cudaHostAlloc: out of memory");
-  std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
-  host_allocations()[static_cast<const char*>(q)] = bytes;
-  *p = q;
-  return cudaSuccess;
+  *p = kn_emu::pinned_memory().allocate(bytes, 4096);
+  return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation, "cudaHostAlloc: out of memory");
 }
 cudaError_t cudaMallocHost(void** p, size_t bytes) { return cudaHostAlloc(p, bytes, cudaHostAllocDefault); }
 cudaError_t cudaFreeHost(void* p) {
-  if (p == nullptr) return cudaSuccess;
-  {
-    std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
-    auto it = host_allocations().find(static_cast<const char*>(p));
-    if (it == host_allocations().end())
-      return fail(cudaErrorInvalidValue, "cudaFreeHost of a pointer cudaHostAlloc did not return");
-    host_allocations().erase(it);
-  }
-  std::free(p);
-  return cudaSuccess;
+  if (p == nullptr || kn_emu::pinned_memory().release(p)) return cudaSuccess;
+  return fail(cudaErrorInvalidValue, "cudaFreeHost of a pointer cudaHostAlloc did not return");
 }
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attr, const void* p) {
   *attr = cudaPointerAttributes{cudaMemoryTypeUnregistered, 0, nullptr, nullptr};
-  const char* c = static_cast<const char*>(p);
-  std::lock_guard<std::mutex> lock(kn_emu::g_alloc_mutex);
-  auto within = [c](const std::map<const char*, size_t>& m) {
-    auto it = m.upper_bound(c);
-    if (it == m.begin()) return false;
-    --it;
-    return c < it->first + it->second;
-  };
-  if (within(kn_emu::allocations())) {
+  if (kn_emu::device_memory().contains(p, 1)) {
     attr->type = cudaMemoryTypeDevice;
     attr->devicePointer = const_cast<void*>(p);
-  } else if (within(host_allocations())) {
+  } else if (kn_emu::pinned_memory().contains(p, 1)) {
     attr->type = cudaMemoryTypeHost;
     attr->hostPointer = attr->devicePointer = const_cast<void*>(p);
   } else {
