@@ -33,6 +33,14 @@
 namespace knotnet::app {
 namespace {
 
+// The line fit prints under the model's when it checked a budget: "budget 2.00 GiB, needed ...
+// with <convolutions>: fits; the largest batch that would fit is N".
+std::string budget_verdict(const BudgetCheck& c, const std::string& convolutions) {
+  return detail::concat("budget ", format_bytes(c.budget), ", needed ", format_bytes(c.needed),
+                        " (plan + CUDA context) with ", convolutions, ": fits; the largest batch that would fit is ",
+                        c.largest_batch);
+}
+
 namespace fs = std::filesystem;
 
 struct FitFlags {
@@ -231,9 +239,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
         std::fprintf(stderr, "note: to fit the budget (%s) the convolutions use %s\n", format_bytes(fit.check.budget).c_str(),
                      fit.choice.c_str());
       mopt = fit.options;
-      budget_line = detail::concat("budget ", format_bytes(fit.check.budget), ", needed ",
-                                   format_bytes(fit.check.needed), " (plan + CUDA context) with ", fit.choice,
-                                   ": fits; the largest batch that would fit is ", fit.check.largest_batch);
+      budget_line = budget_verdict(fit.check, fit.choice);
     }
   }
   // growth takes no plan-wide check (that is the point of it): --gpu-mem caps what it may take,
@@ -265,9 +271,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
     KN_CHECK(c.fits, e.what(), "\nand with every convolution on the implicit GEMM instead:\n", c.report);
     std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
     if (!budget_line.empty())
-      budget_line = detail::concat("budget ", format_bytes(c.budget), ", needed ", format_bytes(c.needed),
-                                   " (plan + CUDA context) with the implicit GEMM for every convolution: fits; the "
-                                   "largest batch that would fit is ", c.largest_batch);
+      budget_line = budget_verdict(c, "the implicit GEMM for every convolution");
     implicit.allocate = true;
     mopt = implicit;
     built = std::make_unique<Model>(spec, mopt, info.image_shape);
