@@ -1,11 +1,15 @@
 // The CUDA emulator's stand-in cuDNN (include/cudnn.h): descriptors as plain structs, one
 // algorithm per direction, and a direct convolution in double for NHWC float tensors and KRSC
-// (NHWC-format) filters. beta == 0 never reads the output, as in cuDNN.
+// (NHWC-format) filters. beta == 0 never reads the output, as in cuDNN. Each call reads its
+// descriptors and scalars when it is made and queues the arithmetic on the handle's stream
+// (emu_streams.cpp), as cuDNN queues its kernels.
 //
 // Every algorithm needs no workspace, unless KNOTNET_EMU_CUDNN_WORKSPACE=<bytes> says otherwise:
 // then each needs that much, which lets a test drive fit into the case where cuDNN offers no
 // algorithm under the workspace limit the budget allows.
 #include <cudnn.h>
+
+#include "emu_internal.h"
 
 #include <cstdlib>
 #include <vector>
@@ -66,9 +70,10 @@ void for_each_product(const Geometry& g, Fn fn) {
         }
 }
 
-// out = alpha * acc + beta * out, never reading out when beta is 0.
-void blend(float* out, const std::vector<double>& acc, const void* alpha, const void* beta) {
-  const double a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
+double scalar(const void* p) { return *static_cast<const float*>(p); }
+
+// out = a * acc + b * out, never reading out when b is 0.
+void blend(float* out, const std::vector<double>& acc, double a, double b) {
   for (size_t i = 0; i < acc.size(); ++i)
     out[i] = static_cast<float>(b == 0.0 ? a * acc[i] : a * acc[i] + b * static_cast<double>(out[i]));
 }
@@ -221,61 +226,74 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cudn
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t x_desc, const void* x,
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t x_desc, const void* x,
                                       cudnnFilterDescriptor_t w_desc, const void* w,
                                       cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t, void*, size_t,
                                       const void* beta, cudnnTensorDescriptor_t y_desc, void* y) {
   Geometry g;
-  if (!geometry(x_desc, w_desc, conv, y_desc, g)) return CUDNN_STATUS_BAD_PARAM;
-  const float* xf = static_cast<const float*>(x);
-  const float* wf = static_cast<const float*>(w);
-  std::vector<double> acc(static_cast<size_t>(g.n) * g.oh * g.ow * g.k, 0.0);
-  for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[yi] += double(xf[xi]) * double(wf[wi]); });
-  blend(static_cast<float*>(y), acc, alpha, beta);
+  if (!h || !geometry(x_desc, w_desc, conv, y_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  const auto* xf = static_cast<const float*>(x);
+  const auto* wf = static_cast<const float*>(w);
+  auto* yf = static_cast<float*>(y);
+  kn_emu::enqueue(h->stream, [g, xf, wf, yf, a = scalar(alpha), b = scalar(beta)] {
+    std::vector<double> acc(static_cast<size_t>(g.n) * g.oh * g.ow * g.k, 0.0);
+    for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[yi] += double(xf[xi]) * double(wf[wi]); });
+    blend(yf, acc, a, b);
+  });
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, cudnnFilterDescriptor_t w_desc,
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void* alpha, cudnnFilterDescriptor_t w_desc,
                                            const void* w, cudnnTensorDescriptor_t dy_desc, const void* dy,
                                            cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdDataAlgo_t, void*,
                                            size_t, const void* beta, cudnnTensorDescriptor_t dx_desc, void* dx) {
   Geometry g;
-  if (!geometry(dx_desc, w_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
-  const float* wf = static_cast<const float*>(w);
-  const float* dyf = static_cast<const float*>(dy);
-  std::vector<double> acc(static_cast<size_t>(g.n) * g.h * g.w * g.c, 0.0);
-  for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[xi] += double(dyf[yi]) * double(wf[wi]); });
-  blend(static_cast<float*>(dx), acc, alpha, beta);
+  if (!h || !geometry(dx_desc, w_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  const auto* wf = static_cast<const float*>(w);
+  const auto* dyf = static_cast<const float*>(dy);
+  auto* dxf = static_cast<float*>(dx);
+  kn_emu::enqueue(h->stream, [g, wf, dyf, dxf, a = scalar(alpha), b = scalar(beta)] {
+    std::vector<double> acc(static_cast<size_t>(g.n) * g.h * g.w * g.c, 0.0);
+    for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[xi] += double(dyf[yi]) * double(wf[wi]); });
+    blend(dxf, acc, a, b);
+  });
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t x_desc,
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t x_desc,
                                              const void* x, cudnnTensorDescriptor_t dy_desc, const void* dy,
                                              cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdFilterAlgo_t, void*,
                                              size_t, const void* beta, cudnnFilterDescriptor_t dw_desc, void* dw) {
   Geometry g;
-  if (!geometry(x_desc, dw_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
-  const float* xf = static_cast<const float*>(x);
-  const float* dyf = static_cast<const float*>(dy);
-  std::vector<double> acc(static_cast<size_t>(g.k) * g.r * g.s * g.c, 0.0);
-  for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[wi] += double(xf[xi]) * double(dyf[yi]); });
-  blend(static_cast<float*>(dw), acc, alpha, beta);
+  if (!h || !geometry(x_desc, dw_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  const auto* xf = static_cast<const float*>(x);
+  const auto* dyf = static_cast<const float*>(dy);
+  auto* dwf = static_cast<float*>(dw);
+  kn_emu::enqueue(h->stream, [g, xf, dyf, dwf, a = scalar(alpha), b = scalar(beta)] {
+    std::vector<double> acc(static_cast<size_t>(g.k) * g.r * g.s * g.c, 0.0);
+    for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[wi] += double(xf[xi]) * double(dyf[yi]); });
+    blend(dwf, acc, a, b);
+  });
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnAddTensor(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t a_desc, const void* a,
+cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t a_desc, const void* a,
                              const void* beta, cudnnTensorDescriptor_t c_desc, void* c) {
   // Only the broadcast the engine uses: a bias of (1, C, 1, 1) over an NHWC (N, C, H, W) tensor.
+  if (!h) return CUDNN_STATUS_BAD_PARAM;
   if (!a_desc || !c_desc || a_desc->n != 1 || a_desc->h != 1 || a_desc->w != 1 || a_desc->c != c_desc->c)
     return CUDNN_STATUS_NOT_SUPPORTED;
-  const float* af = static_cast<const float*>(a);
-  float* cf = static_cast<float*>(c);
+  const auto* af = static_cast<const float*>(a);
+  auto* cf = static_cast<float*>(c);
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   const size_t rows = static_cast<size_t>(c_desc->n) * c_desc->h * c_desc->w;
-  for (size_t r = 0; r < rows; ++r)
-    for (int ch = 0; ch < c_desc->c; ++ch) {
-      float& out = cf[r * static_cast<size_t>(c_desc->c) + static_cast<size_t>(ch)];
-      out = be == 0.0f ? al * af[ch] : al * af[ch] + be * out;
-    }
+  const auto channels = static_cast<size_t>(c_desc->c);
+  kn_emu::enqueue(h->stream, [af, cf, al, be, rows, channels] {
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t ch = 0; ch < channels; ++ch) {
+        float& out = cf[r * channels + ch];
+        out = be == 0.0f ? al * af[ch] : al * af[ch] + be * out;
+      }
+  });
   return CUDNN_STATUS_SUCCESS;
 }

@@ -1,5 +1,6 @@
 // The CUDA emulator's runtime (tests/cuda_emu/README.md): device memory as host allocations
-// that are tracked, so copies outside an allocation are caught; and the grid scheduler.
+// that are tracked, so copies outside an allocation are caught; copies and memsets, queued on
+// their streams (emu_streams.cpp); and the grid scheduler, which runs a queued launch.
 //
 // Scheduling. Blocks run one after another in a shuffled order (a kernel must not depend on
 // block order). Within a block, each thread is a fiber (ucontext) with its own stack; the
@@ -27,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include <cuda_runtime.h>
+#include "emu_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -45,12 +46,35 @@ namespace {
 // ---- errors ---------------------------------------------------------------------------------
 
 thread_local cudaError_t g_last_error = cudaSuccess;  // per OS thread, as CUDA's is
+cudaError_t g_async_error = cudaSuccess;              // under device_lock()
+
+}  // namespace
+
+std::recursive_mutex& device_lock() {
+  static std::recursive_mutex m;
+  return m;
+}
 
 cudaError_t fail(cudaError_t e, const std::string& why) {
   std::fprintf(stderr, "[cuda-emu] %s\n", why.c_str());
   g_last_error = e;
   return e;
 }
+
+void fail_async(cudaError_t e, const std::string& why) {
+  std::fprintf(stderr, "[cuda-emu] %s\n", why.c_str());
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  g_async_error = e;
+}
+
+cudaError_t take_async_error() {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  const cudaError_t e = g_async_error;
+  g_async_error = cudaSuccess;
+  return e;
+}
+
+namespace {
 
 // ---- device memory --------------------------------------------------------------------------
 
@@ -105,6 +129,13 @@ AllocationTable& pinned_memory() {
   return t;
 }
 
+}  // namespace
+
+bool in_device_memory(const void* p, size_t bytes) { return device_memory().contains(p, bytes); }
+bool in_pinned_memory(const void* p, size_t bytes) { return pinned_memory().contains(p, bytes); }
+
+namespace {
+
 bool check_range(const void* p, size_t bytes, const char* what, const char* call) {
   if (bytes == 0 || device_memory().contains(p, bytes)) return true;
   fail(cudaErrorInvalidValue, std::string(call) + ": the " + what + " range of " + std::to_string(bytes) +
@@ -149,8 +180,7 @@ struct Scheduler {
   }
 };
 
-Scheduler g_sched;
-std::recursive_mutex g_launch_mutex;  // one launch at a time, whatever the OS thread
+Scheduler g_sched;  // used under device_lock()
 
 void switch_to_main(Fiber* f, bool finishing) {
 #ifdef KN_EMU_ASAN
@@ -266,22 +296,10 @@ void syncthreads() {
   switch_to_main(f, false);
 }
 
-void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t, const std::function<void()>& thread) {
-  std::lock_guard<std::recursive_mutex> lock(g_launch_mutex);
+std::string run_grid_now(dim3 grid, dim3 block, const std::function<void()>& thread) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
   auto& s = g_sched;
   const unsigned long long threads = 1ull * block.x * block.y * block.z;
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 || threads == 0 ||
-      threads > 1024 || block.z > 64) {
-    fail(cudaErrorInvalidConfiguration, "launch with grid (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) +
-                                            ", " + std::to_string(grid.z) + ") and block (" + std::to_string(block.x) +
-                                            ", " + std::to_string(block.y) + ", " + std::to_string(block.z) +
-                                            ") is not a valid configuration");
-    return;
-  }
-  if (dynamic_smem != 0) {
-    fail(cudaErrorInvalidValue, "dynamic shared memory is not emulated");
-    return;
-  }
   if (s.body != nullptr) {
     std::fprintf(stderr, "[cuda-emu] a kernel launched from inside a kernel\n");
     std::abort();
@@ -306,8 +324,7 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t, const st
       s.fiber_mode = false;
       if (!error.empty()) {
         s.body = nullptr;
-        fail(cudaErrorLaunchFailure, error);
-        return;
+        return error;
       }
     } else {
       run_block_direct(static_cast<unsigned>(threads), block, order);
@@ -315,6 +332,30 @@ void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t, const st
     first = false;
   }
   s.body = nullptr;
+  return "";
+}
+
+// A launch's configuration is checked when it is made (CUDA reports a bad one at once); the
+// grid runs when its stream's turn comes, and a failure while it runs is reported by the next
+// synchronising call.
+void launch_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream, std::function<void()> thread) {
+  const unsigned long long threads = 1ull * block.x * block.y * block.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 || threads == 0 ||
+      threads > 1024 || block.z > 64) {
+    fail(cudaErrorInvalidConfiguration, "launch with grid (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) +
+                                            ", " + std::to_string(grid.z) + ") and block (" + std::to_string(block.x) +
+                                            ", " + std::to_string(block.y) + ", " + std::to_string(block.z) +
+                                            ") is not a valid configuration");
+    return;
+  }
+  if (dynamic_smem != 0) {
+    fail(cudaErrorInvalidValue, "dynamic shared memory is not emulated");
+    return;
+  }
+  enqueue(stream, [grid, block, thread = std::move(thread)] {
+    const std::string error = run_grid_now(grid, block, thread);
+    if (!error.empty()) fail_async(cudaErrorLaunchFailure, error);
+  });
 }
 
 }  // namespace kn_emu
@@ -329,39 +370,69 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation, "cudaMalloc: out of memory");
 }
 
+// cudaFree and cudaFreeHost wait for all queued work first, as CUDA's do.
 cudaError_t cudaFree(void* p) {
-  if (p == nullptr || kn_emu::device_memory().release(p)) return cudaSuccess;
+  if (p == nullptr) return cudaSuccess;
+  kn_emu::wait_for_all();
+  if (kn_emu::device_memory().release(p)) return cudaSuccess;
   return fail(cudaErrorInvalidDevicePointer, "cudaFree of a pointer cudaMalloc did not return");
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+namespace {
+
+// Checks a copy's ranges and queues it on `stream`. A source in pageable host memory is read
+// now (CUDA stages it before the call returns, so the caller may reuse it); a source in device or
+// pinned memory is read when the copy runs. Returns the copy's id, or 0 after an error.
+uint64_t queue_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream,
+                    const char* call) {
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (dst_dev && !kn_emu::check_range(dst, bytes, "destination", "cudaMemcpy")) return cudaErrorInvalidValue;
-  if (src_dev && !kn_emu::check_range(src, bytes, "source", "cudaMemcpy")) return cudaErrorInvalidValue;
-  if (bytes) std::memmove(dst, src, bytes);
+  if (dst_dev && !kn_emu::check_range(dst, bytes, "destination", call)) return 0;
+  if (src_dev && !kn_emu::check_range(src, bytes, "source", call)) return 0;
+  std::shared_ptr<std::vector<char>> staged;
+  if (!src_dev && bytes > 0 && !kn_emu::in_pinned_memory(src, bytes)) {
+    const char* c = static_cast<const char*>(src);
+    staged = std::make_shared<std::vector<char>>(c, c + bytes);
+  }
+  return kn_emu::enqueue(stream, [dst, src, bytes, staged] {
+    if (bytes) std::memmove(dst, staged ? staged->data() : src, bytes);
+  });
+}
+
+}  // namespace
+
+// On the legacy default stream, and the host waits for it.
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  const uint64_t id = queue_copy(dst, src, bytes, kind, nullptr, "cudaMemcpy");
+  if (id == 0) return cudaErrorInvalidValue;
+  kn_emu::wait_for(id);
+  return kn_emu::take_async_error();
+}
+
+// Into pageable host memory the host waits for the copy, as in CUDA; otherwise it only queues it.
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  const uint64_t id = queue_copy(dst, src, bytes, kind, stream, "cudaMemcpyAsync");
+  if (id == 0) return cudaErrorInvalidValue;
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  if (!dst_dev && bytes > 0 && !kn_emu::in_pinned_memory(dst, bytes)) kn_emu::wait_for(id);
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
+// Asynchronous on device memory, on the legacy default stream, as in CUDA.
+cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes, nullptr); }
 
-cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream) {
   if (!kn_emu::check_range(p, bytes, "destination", "cudaMemset")) return cudaErrorInvalidValue;
-  if (bytes) std::memset(p, value, bytes);
+  kn_emu::enqueue(stream, [p, value, bytes] {
+    if (bytes) std::memset(p, value, bytes);
+  });
   return cudaSuccess;
 }
-
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
-
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
 cudaError_t cudaGetLastError() {
   const cudaError_t e = kn_emu::g_last_error;
   kn_emu::g_last_error = cudaSuccess;
-  return e;
+  return e != cudaSuccess ? e : kn_emu::take_async_error();
 }
 
 cudaError_t cudaPeekAtLastError() { return kn_emu::g_last_error; }
@@ -390,12 +461,8 @@ cudaError_t cudaGetDeviceCount(int* n) {
 
 namespace {
 constexpr size_t kEmuDeviceBytes = size_t{80} << 30;
-
-struct Handle {};  // what a stream or an event points at
 }  // namespace
 
-struct kn_emu_stream : Handle {};
-struct kn_emu_event : Handle {};
 
 cudaError_t cudaSetDevice(int device) {
   return device == 0 ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaSetDevice: the emulator has device 0 only");
@@ -437,7 +504,9 @@ cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
 }
 cudaError_t cudaMallocHost(void** p, size_t bytes) { return cudaHostAlloc(p, bytes, cudaHostAllocDefault); }
 cudaError_t cudaFreeHost(void* p) {
-  if (p == nullptr || kn_emu::pinned_memory().release(p)) return cudaSuccess;
+  if (p == nullptr) return cudaSuccess;
+  kn_emu::wait_for_all();
+  if (kn_emu::pinned_memory().release(p)) return cudaSuccess;
   return fail(cudaErrorInvalidValue, "cudaFreeHost of a pointer cudaHostAlloc did not return");
 }
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attr, const void* p) {
@@ -452,31 +521,4 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attr, const void* p)
     attr->hostPointer = const_cast<void*>(p);
   }
   return cudaSuccess;
-}
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = new kn_emu_stream;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  delete s;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) {
-  return e ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaStreamWaitEvent on a null event");
-}
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
-  *e = new kn_emu_event;
-  return cudaSuccess;
-}
-cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-  delete e;
-  return cudaSuccess;
-}
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
-  return e ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaEventRecord on a null event");
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-  return e ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaEventSynchronize on a null event");
 }

@@ -50,6 +50,9 @@ struct Device {
   explicit Device(size_t count) : n(count) {
     EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess);
     EXPECT_EQ(cudaMemset(p, 0, n * sizeof(T)), cudaSuccess);
+    // The memset is queued on the legacy default stream, which non-blocking streams do not wait
+    // for (TheLegacyStreamDoesNotOrderNonBlockingStreams).
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   }
   ~Device() { cudaFree(p); }
   std::vector<T> get() const {
@@ -90,7 +93,8 @@ TEST(CudaEmu, AMissingBarrierGivesWrongResults) {
 TEST(CudaEmu, ABarrierNotReachedByEveryThreadIsALaunchFailure) {
   Device<int> dy(kThreads);
   divergent_barrier<<<1, kThreads>>>(dy.p);
-  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "the launch itself is valid; the grid has not run yet";
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure) << "reported when the host waits, as CUDA does";
   EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "reading the error clears it";
 }
 
@@ -134,6 +138,123 @@ TEST(CudaEmu, CopiesAndSetsOutsideAnAllocationAreErrors) {
   (void)cudaGetLastError();
 }
 
+// ---- streams and events: queued work runs when the host waits, in any order events allow ----
+
+__global__ void add_one(int* x, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) x[i] += 1;
+}
+
+__global__ void copy_ints(const int* x, int* y, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) y[i] = x[i];
+}
+
+struct Stream {
+  cudaStream_t s = nullptr;
+  Stream() { EXPECT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess); }
+  ~Stream() { cudaStreamDestroy(s); }
+};
+
+struct Event {
+  cudaEvent_t e = nullptr;
+  Event() { EXPECT_EQ(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), cudaSuccess); }
+  ~Event() { cudaEventDestroy(e); }
+};
+
+struct Pinned {
+  int* p = nullptr;
+  explicit Pinned(size_t n) { EXPECT_EQ(cudaHostAlloc(reinterpret_cast<void**>(&p), n * sizeof(int), 0), cudaSuccess); }
+  ~Pinned() { cudaFreeHost(p); }
+};
+
+TEST(CudaEmu, QueuedWorkRunsOnlyWhenTheHostWaits) {
+  constexpr int n = 64;
+  Device<int> d(n);
+  Pinned h(n);
+  Stream s;
+  for (int i = 0; i < n; ++i) h.p[i] = -1;
+  add_one<<<1, n, 0, s.s>>>(d.p, n);
+  ASSERT_EQ(cudaMemcpyAsync(h.p, d.p, n * sizeof(int), cudaMemcpyDeviceToHost, s.s), cudaSuccess);
+  EXPECT_EQ(h.p[0], -1) << "a host reading pinned memory before waiting must not see the copy";
+  ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(h.p[i], 1);
+}
+
+TEST(CudaEmu, APinnedSourceIsReadWhenTheCopyRunsAPageableOneWhenItIsQueued) {
+  constexpr int n = 16;
+  Device<int> a(n), b(n);
+  Pinned pinned(n);
+  std::vector<int> pageable(n, 5);
+  Stream s;
+  for (int i = 0; i < n; ++i) pinned.p[i] = 7;
+  ASSERT_EQ(cudaMemcpyAsync(a.p, pinned.p, n * sizeof(int), cudaMemcpyHostToDevice, s.s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(b.p, pageable.data(), n * sizeof(int), cudaMemcpyHostToDevice, s.s), cudaSuccess);
+  for (int i = 0; i < n; ++i) pinned.p[i] = pageable[i] = 9;  // refilled before the copies ran
+  ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
+  EXPECT_EQ(a.get()[0], 9) << "the copy out of pinned memory sends what is there when it runs";
+  EXPECT_EQ(b.get()[0], 5) << "a pageable source is staged by the call, as CUDA stages it";
+}
+
+// Stream a fills a buffer that stream b reads. Without an event between them, b may run first;
+// with cudaStreamWaitEvent it never does. Several seeds of the queue's order are tried by
+// repeating, since each wait draws the next choices from one generator.
+TEST(CudaEmu, AMissingStreamWaitIsSeenAndTheWaitOrdersTheStreams) {
+  constexpr int n = 32;
+  Stream a, b;
+  Event filled;
+  int stale = 0;
+  for (int round = 0; round < 20; ++round) {
+    Device<int> src(n), dst(n);
+    add_one<<<1, n, 0, a.s>>>(src.p, n);
+    copy_ints<<<1, n, 0, b.s>>>(src.p, dst.p, n);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    stale += dst.get()[0] == 0 ? 1 : 0;
+
+    Device<int> src2(n), dst2(n);
+    add_one<<<1, n, 0, a.s>>>(src2.p, n);
+    ASSERT_EQ(cudaEventRecord(filled.e, a.s), cudaSuccess);
+    ASSERT_EQ(cudaStreamWaitEvent(b.s, filled.e, 0), cudaSuccess);
+    copy_ints<<<1, n, 0, b.s>>>(src2.p, dst2.p, n);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    ASSERT_EQ(dst2.get()[0], 1) << "round " << round << ": the reading stream ran before the event";
+  }
+  EXPECT_GT(stale, 0) << "without the wait, the reading stream should sometimes run first";
+  EXPECT_LT(stale, 20) << "and sometimes second";
+}
+
+TEST(CudaEmu, AnEventSynchronizeWaitsForWorkUpToTheRecordOnly) {
+  constexpr int n = 8;
+  Device<int> d(n);
+  Pinned h(n);
+  Stream s;
+  Event e;
+  ASSERT_EQ(cudaMemcpyAsync(h.p, d.p, n * sizeof(int), cudaMemcpyDeviceToHost, s.s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(e.e, s.s), cudaSuccess);
+  add_one<<<1, n, 0, s.s>>>(d.p, n);
+  ASSERT_EQ(cudaEventSynchronize(e.e), cudaSuccess);
+  EXPECT_EQ(h.p[0], 0);
+  ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
+  EXPECT_EQ(d.get()[0], 1);
+}
+
+TEST(CudaEmu, TheLegacyStreamDoesNotOrderNonBlockingStreams) {
+  // cudaMemset queues on the legacy default stream; a kernel on a non-blocking stream may read
+  // the buffer before it runs (the fault the GPU tests' DeviceBuffer guards against).
+  constexpr int n = 16;
+  Stream s;
+  int before = 0;
+  for (int round = 0; round < 20; ++round) {
+    Device<int> src(n), dst(n);
+    ASSERT_EQ(cudaMemset(src.p, 1, n * sizeof(int)), cudaSuccess);
+    copy_ints<<<1, n, 0, s.s>>>(src.p, dst.p, n);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    before += dst.get()[0] == 0 ? 1 : 0;
+  }
+  EXPECT_GT(before, 0);
+  EXPECT_LT(before, 20);
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 __global__ void writes_one_past(int* y, int n) { y[n] = 7; }
 
@@ -144,6 +265,7 @@ TEST(CudaEmuDeathTest, AnOutOfBoundsWriteInAKernelIsCaughtByAddressSanitizer) {
         int* y = nullptr;
         cudaMalloc(&y, 16 * sizeof(int));
         writes_one_past<<<1, 1>>>(y, 16);
+        cudaDeviceSynchronize();
       },
       "heap-buffer-overflow");
 }

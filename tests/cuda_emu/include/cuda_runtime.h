@@ -7,11 +7,13 @@
 // launch `k<<<grid, block, smem, stream>>>(args)` is rewritten at configure time
 // (translate_launches.cmake) into `::kn_emu::launch(grid, block, smem, stream, <calls k>)(args)`.
 // threadIdx, blockIdx, blockDim and gridDim are variables that the scheduler (emu_runtime.cpp)
-// sets before it runs each emulated thread; __syncthreads() switches fibers. Launches from
-// different OS threads take turns (one lock), so plain globals and statics suffice.
+// sets before it runs each emulated thread; __syncthreads() switches fibers. A launch, like a
+// copy or a memset, is queued on its stream and runs when the host waits for it, in an order
+// among streams that only events constrain (emu_streams.cpp). Grids run one at a time, whatever
+// OS thread waits, so plain globals and statics suffice.
 //
-// This is not a GPU: no warps, no concurrency between streams, no memory model. What it does
-// check is listed in the README; it never replaces the GPU run.
+// This is not a GPU: no warps, no memory model, no two grids at once. What it does check is
+// listed in the README; it never replaces the GPU run.
 #pragma once
 
 #include <cfloat>
@@ -19,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -120,7 +123,7 @@ cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned flags);
 cudaError_t cudaMallocHost(void** p, size_t bytes);
 cudaError_t cudaFreeHost(void* p);
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attr, const void* p);
-// Streams and events exist, but every call completes before it returns: waits are no-ops.
+// Streams and events order queued work as CUDA's do (emu_streams.cpp).
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
 cudaError_t cudaStreamCreate(cudaStream_t* s);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
@@ -139,14 +142,16 @@ extern dim3 gridDim;
 
 namespace kn_emu {
 
-// Runs `thread` once for every thread of every block of the grid (emu_runtime.cpp).
-void run_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream, const std::function<void()>& thread);
+// Checks the configuration now and queues the grid on `stream`; when it runs, `thread` runs once
+// for every thread of every block (emu_runtime.cpp).
+void launch_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream, std::function<void()> thread);
 // The barrier: every thread of the block waits here until all have arrived.
 void syncthreads();
 
 // What `k<<<grid, block, smem, stream>>>` becomes: a callable taking the kernel's arguments.
-// The arguments are copied once, as CUDA copies them into the launch's parameter buffer; every
-// emulated thread then calls the kernel with them (by value, as a kernel takes them).
+// The arguments are copied once, as CUDA copies them into the launch's parameter buffer, and kept
+// with the queued launch; every emulated thread then calls the kernel with them (by value, as a
+// kernel takes them).
 template <class Kernel>
 struct Launch {
   dim3 grid, block;
@@ -156,8 +161,9 @@ struct Launch {
 
   template <class... Args>
   void operator()(Args&&... args) const {
-    auto params = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...);
-    run_grid(grid, block, smem, stream, [&] { std::apply([&](auto&... p) { kernel(p...); }, params); });
+    auto params = std::make_shared<std::tuple<std::decay_t<Args>...>>(std::forward<Args>(args)...);
+    launch_grid(grid, block, smem, stream,
+                [k = kernel, params] { std::apply([&](auto&... p) { k(p...); }, *params); });
   }
 };
 
