@@ -10,6 +10,11 @@
 // Timing: CUDA events on the compute stream around each step (manual time). Counters:
 // images_per_s, arena_MiB (the memory plan: every buffer knotnet holds) and device_used_MiB
 // (cudaMemGetInfo after the first step: arena, CUDA context and cuDNN handle).
+// The fit_steps rows run steps as `fit` does on the GPU instead: each batch uploaded into the
+// model's device staging on the copy stream, then the step, pipelined (step k+1 submitted before
+// step k's loss is collected, as the trainer does) or one at a time (train_on_device_batch, so
+// the GPU idles while the host collects and submits); timed by the wall clock over a steady run
+// of steps, host gaps included, so the two rows' ratio is the pipeline's gain.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -86,7 +91,42 @@ void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) 
   state.counters["batch"] = double(batch);
 }
 
+void fit_steps_body(benchmark::State& state, bool pipelined) {
+  const int64_t batch = state.range(0);
+  ModelOptions opt;
+  opt.batch = batch;
+  opt.device = Device::cuda;
+  opt.optimizer.name = "adagrad";
+  opt.optimizer.lr = 0.01;
+  Model model(seed_with(""), opt);
+  const ToyBatch b = make_toy_batch(0, batch, 128, 128, 1);
+  Pinned images(b.images.size()), labels(b.labels.size() * sizeof(int32_t));
+  std::memcpy(images.p, b.images.data(), b.images.size());
+  std::memcpy(labels.p, b.labels.data(), b.labels.size() * sizeof(int32_t));
+  const Tensor x(images.p, Shape{batch, 128, 128, 3}, DType::u8), y(labels.p, Shape{batch}, DType::i32);
+  DeviceStaging& staging = model.device_staging();
+  for (int i = 0; i < 3; ++i) model.train_on_device_batch(staging.upload(x, y));  // warm-up
+  for (auto _ : state) {
+    const DeviceBatch db = staging.upload(x, y);
+    if (!pipelined) {
+      benchmark::DoNotOptimize(model.train_on_device_batch(db).loss);
+      continue;
+    }
+    model.submit_train_step(db);
+    if (model.steps_in_flight() == 2) benchmark::DoNotOptimize(model.collect_step().loss);
+  }
+  while (model.steps_in_flight() > 0) model.collect_step();
+  state.counters["images_per_s"] =
+      benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["arena_MiB"] = double(model.plan().total_bytes()) / (1 << 20);
+  state.counters["batch"] = double(batch);
+}
+
 }  // namespace
+
+void fit_steps(benchmark::State& state, bool pipelined) {
+  knotnet::bench::skip_on_error(state, [&] { fit_steps_body(state, pipelined); });
+}
 
 void step(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
   knotnet::bench::skip_on_error(state, [&] { step_body(state, algo, tf32, fuse); });
@@ -101,6 +141,11 @@ BENCHMARK_CAPTURE(step, seed_tf32_cudnn, "", true, true)
 // The unfused GPU path (batchnorm, relu and maxpool as three layers), for the fusion's gain.
 BENCHMARK_CAPTURE(step, seed_fp32_cudnn_unfused, "", false, false)
     ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+BENCHMARK_CAPTURE(fit_steps, seed_fp32_cudnn_pipelined, true)
+    ->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(fit_steps, seed_fp32_cudnn_one_at_a_time, false)
+    ->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 #endif
 

@@ -2,7 +2,7 @@
 // (pinned) host slot into the model's next device staging slot on the copy stream
 // (DeviceStaging::upload), and an event recorded after that copy, one per host slot, lets
 // reclaim(slot) block the reader's worker until the slot may be written again. The training
-// stream never waits on the host: Model::train_on_device_batch waits on the staging's own events.
+// stream never waits on the host: the model's device step waits on the staging's own events.
 //
 // The one non-obvious choice: the host-slot events are made lazily, under a mutex, the first
 // time a slot is delivered (the reader's ring size is known only after the reader is built,

@@ -21,7 +21,7 @@ class BatchSource {
   virtual bool next(Tensor& images, Tensor& labels) = 0;
   // The batch the last next() returned, already copied (or being copied) into the model's device
   // staging, when this source delivers to a GPU; nullptr (the default) when it does not. The
-  // host views stay valid either way; the trainer then steps with Model::train_on_device_batch.
+  // host views stay valid either way; the trainer then steps with Model::submit_train_step.
   virtual const DeviceBatch* device_batch() const { return nullptr; }
 };
 

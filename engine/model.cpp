@@ -247,6 +247,7 @@ void Model::bind_views() {
     staged_labels[s] = arena_.view(plan_, staging_labels_ids_[s]);
   }
   staging_ = std::make_unique<DeviceStaging>(staged_images, staged_labels, classes());
+  readback_ = std::make_unique<LossReadback>();
 }
 
 Tensor Model::flat_statistics() const { return stats_id_ >= 0 ? arena_.view(plan_, stats_id_) : Tensor(); }
@@ -424,9 +425,14 @@ LossResult Model::compute_loss(int64_t n, const Tensor& dlogits) {
 // The step's one wait on the GPU: the loss sums come back to the host.
 LossResult Model::finish_step(const LossResult& pending) {
   if (!on_device()) return pending;
-  double sums[2] = {0, 0};
-  copy_to_host(loss_sums_view_, sums);
-  return SoftmaxCrossEntropy::result_from_sums(sums, pending.count);
+  const std::array<double, 2> sums = readback_->receive(readback_->send(loss_sums_view_));
+  return SoftmaxCrossEntropy::result_from_sums(sums.data(), pending.count);
+}
+
+// A step still in flight would have its loss read back into the slot the next call uses.
+void Model::require_no_step_in_flight(const char* call) const {
+  KN_CHECK(in_flight_.empty(), call, " with ", in_flight_.size(),
+           " training step(s) still in flight: collect_step() them first");
 }
 
 LossResult Model::run_forward_backward(const Tensor& x, const Tensor& labels) {
@@ -449,6 +455,7 @@ LossResult Model::run_loaded_forward_backward(int64_t n) {
 }
 
 LossResult Model::forward_backward(const Tensor& x, const Tensor& labels) {
+  require_no_step_in_flight("forward_backward");
   return finish_step(run_forward_backward(x, labels));
 }
 
@@ -458,12 +465,14 @@ void Model::apply_update() {
 }
 
 LossResult Model::train_on_batch(const Tensor& x, const Tensor& labels) {
+  require_no_step_in_flight("train_on_batch");
   LossResult r = run_forward_backward(x, labels);
   apply_update();  // on the GPU enqueued before the wait for the loss
   return finish_step(r);
 }
 
 LossResult Model::evaluate_on_batch(const Tensor& x, const Tensor& labels) {
+  require_no_step_in_flight("evaluate_on_batch");
   const int64_t n = x.shape.rank() ? x.shape[0] : 0;
   load_batch(x, labels, n);
   run_forward(n, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
@@ -471,6 +480,7 @@ LossResult Model::evaluate_on_batch(const Tensor& x, const Tensor& labels) {
 }
 
 void Model::predict_on_batch(const Tensor& x, const Tensor& probs) {
+  require_no_step_in_flight("predict_on_batch");
   const int64_t n = x.shape.rank() ? x.shape[0] : 0;
   check_images(x, n);
   KN_CHECK(probs.device == Device::cpu && probs.shape == Shape({n, classes()}) && probs.dtype == options_.dtype,
@@ -511,13 +521,30 @@ void Model::load_device_batch(const DeviceBatch& b) {
 }
 
 LossResult Model::train_on_device_batch(const DeviceBatch& b) {
+  require_no_step_in_flight("train_on_device_batch");
+  submit_train_step(b);
+  return collect_step();
+}
+
+void Model::submit_train_step(const DeviceBatch& b) {
+  KN_CHECK(in_flight_.size() < static_cast<size_t>(LossReadback::kSlots), "submit_train_step with ", in_flight_.size(),
+           " steps already in flight: collect_step() the oldest first");
   load_device_batch(b);
-  LossResult r = run_loaded_forward_backward(b.size);
-  apply_update();  // enqueued before the step's one wait, for the loss
-  return finish_step(r);
+  const LossResult r = run_loaded_forward_backward(b.size);
+  apply_update();
+  in_flight_.push_back({r.count, readback_->send(loss_sums_view_)});
+}
+
+LossResult Model::collect_step() {
+  KN_CHECK(!in_flight_.empty(), "collect_step with no training step in flight");
+  const InFlight f = in_flight_.front();
+  in_flight_.pop_front();
+  const std::array<double, 2> sums = readback_->receive(f.slot);
+  return SoftmaxCrossEntropy::result_from_sums(sums.data(), f.count);
 }
 
 LossResult Model::evaluate_on_device_batch(const DeviceBatch& b) {
+  require_no_step_in_flight("evaluate_on_device_batch");
   load_device_batch(b);
   run_forward(b.size, StepContext{Mode::infer, options_.seed, static_cast<uint64_t>(step_)});
   return finish_step(compute_loss(b.size, Tensor()));

@@ -8,8 +8,10 @@
 // staging buffers the host copies a batch into, ONE workspace shared by every layer (sized to
 // the largest need: cuDNN, split-K, reduction partials; its lifetime covers every forward and
 // backward step), and 2 doubles for the loss sums. A step enqueues everything on the compute
-// stream and waits once, at its end, for the loss sums (predict_on_batch: for the
-// probabilities). Parameters are initialised on the host, exactly as on the CPU, and copied over.
+// stream, then the copy of its loss sums into a pinned host slot and an event (LossReadback,
+// engine/loss_readback.h); the host waits on that event alone (predict_on_batch: on the stream,
+// for the probabilities). submit_train_step / collect_step split a step there, so that the
+// trainer keeps the next step queued while it waits. Parameters are initialised on the host, exactly as on the CPU, and copied over.
 // flat_parameters() and the other views are device memory then: read them through
 // engine/device_copy.h.
 //
@@ -20,6 +22,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +32,7 @@
 #include "engine/device_staging.h"
 #include "engine/layer.h"
 #include "engine/loss.h"
+#include "engine/loss_readback.h"
 #include "engine/memory_plan.h"
 #include "engine/optimizer.h"
 #include "engine/spec.h"
@@ -100,6 +104,15 @@ class Model {
   // releases the slot to the copy stream. Otherwise as train_on_batch / evaluate_on_batch.
   LossResult train_on_device_batch(const DeviceBatch& b);
   LossResult evaluate_on_device_batch(const DeviceBatch& b);
+  // The same training step split in two, so the GPU never waits for the host: submit queues the
+  // whole step (conversion, forward, backward, update, and the copy of its loss sums to the
+  // host) and returns at once; collect waits for the oldest submitted step's loss alone and
+  // returns it. At most two steps may be in flight: the trainer submits step k+1, fetching its
+  // batch while step k runs, before it collects step k. Every other call that runs or reads the
+  // model on the GPU (the *_on_batch calls, evaluation) needs none in flight.
+  void submit_train_step(const DeviceBatch& b);
+  LossResult collect_step();
+  int steps_in_flight() const { return static_cast<int>(in_flight_.size()); }
   // The staging slots that device batches are uploaded into; throws for a CPU or plan-only model.
   DeviceStaging& device_staging();
 
@@ -150,6 +163,7 @@ class Model {
   void load_device_batch(const DeviceBatch& b);
   LossResult compute_loss(int64_t n, const Tensor& dlogits);
   LossResult finish_step(const LossResult& pending);
+  void require_no_step_in_flight(const char* call) const;
   bool on_device() const { return options_.device == Device::cuda; }
   int fwd_step(int i) const { return i; }
   int bwd_step(int i) const { return 2 * static_cast<int>(layers_.size() + 1) - 1 - i; }
@@ -184,6 +198,12 @@ class Model {
   // CUDA only: the two staging slots the reader's delivery copies into (images, labels).
   std::array<MemoryPlan::Id, StagingSlots::kCount> staging_images_ids_{-1, -1}, staging_labels_ids_{-1, -1};
   std::unique_ptr<DeviceStaging> staging_;  // after arena_: destroyed (and waited for) first
+  std::unique_ptr<LossReadback> readback_;  // CUDA models: the loss sums' way to the host
+  struct InFlight {
+    int64_t count;  // the batch's samples
+    int slot;       // its readback slot
+  };
+  std::deque<InFlight> in_flight_;  // submitted training steps not yet collected, oldest first
 };
 
 }  // namespace knotnet

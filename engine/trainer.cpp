@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <vector>
 
 #include "engine/callbacks.h"
@@ -46,6 +47,16 @@ Evaluation evaluate(Model& model, BatchSource& source) {
 }
 
 std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
+  // Whatever ends training early (a non-finite loss, a reader's error), no step stays in flight.
+  struct Drain {
+    Model& model;
+    ~Drain() {
+      try {
+        while (model.steps_in_flight() > 0) model.collect_step();
+      } catch (...) {  // the error already on its way out says more
+      }
+    }
+  } drain{model_};
   std::vector<EpochLog> history;
   stopped_early_ = false;
   const int64_t samples = train_.samples();
@@ -56,17 +67,14 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
     train_.begin_epoch(epoch);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
-    Tensor images, labels;
-    while ((options.steps_per_epoch == 0 || step < steps) && train_.next(images, labels)) {
-      const DeviceBatch* db = train_.device_batch();
-      LossResult r = db ? model_.train_on_device_batch(*db) : model_.train_on_batch(images, labels);
+    // One step's result: counted, checked, shown.
+    auto account = [&](const LossResult& r, int64_t n) {
       ++step;
       if (!std::isfinite(r.loss))
         throw NonFiniteLoss(detail::concat("the loss became ", r.loss, " at epoch ", epoch + 1, ", step ", step,
-                                           " (update ", model_.step_count(),
+                                           " (update ", model_.step_count() - model_.steps_in_flight(),
                                            "); training stopped. Try a lower --lr; the last checkpoint is intact."),
                             __FILE__, __LINE__);
-      const int64_t n = labels.shape[0];
       loss_sum += r.loss * double(n);
       correct += r.correct;
       seen += n;
@@ -74,6 +82,31 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         observer_->on_batch({epoch + 1, step, steps, r, loss_sum / double(seen), double(correct) / double(seen),
                              secs > 0 ? double(seen) / secs : 0.0});
+      }
+    };
+    // Device batches are pipelined: step k+1 is submitted (its batch fetched and uploaded while
+    // step k runs on the GPU) before step k's loss is collected, so the GPU always has the next
+    // step queued and never waits for the host. Host batches step one at a time.
+    std::deque<int64_t> in_flight;  // the sample counts of the submitted steps, oldest first
+    int64_t taken = 0;              // batches taken from the source this epoch
+    bool exhausted = false;
+    Tensor images, labels;
+    while (!exhausted || !in_flight.empty()) {
+      exhausted = exhausted || (options.steps_per_epoch > 0 && taken >= steps) || !train_.next(images, labels);
+      if (!exhausted) {
+        ++taken;
+        const int64_t n = labels.shape[0];
+        if (const DeviceBatch* db = train_.device_batch()) {
+          model_.submit_train_step(*db);
+          in_flight.push_back(n);
+        } else {
+          account(model_.train_on_batch(images, labels), n);
+        }
+      }
+      if (in_flight.size() == 2 || (exhausted && !in_flight.empty())) {
+        const int64_t n = in_flight.front();
+        in_flight.pop_front();
+        account(model_.collect_step(), n);
       }
     }
     KN_CHECK(seen > 0, "the training data yielded no batch in epoch ", epoch + 1);

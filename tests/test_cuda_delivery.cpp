@@ -20,6 +20,7 @@
 #include "engine/rng.h"
 #include "io/batch_reader.h"
 #include "io/h5_dataset.h"
+#include "io/host_buffer.h"
 #include "tests/support/cuda_testing.h"
 #include "tests/support/h5_fixtures.h"
 #include "tests/support/test_support.h"
@@ -206,6 +207,97 @@ TEST(CudaDelivery, DeviceBatchStepEqualsHostBatchStep) {
   const LossResult eb = dev.evaluate_on_device_batch(e);
   EXPECT_EQ(ea.loss, eb.loss);
   EXPECT_EQ(ea.correct, eb.correct);
+}
+
+// The trainer's pipeline: step k+1 submitted (its batch uploaded) before step k is collected.
+// The losses and the final parameters must equal the host-batch steps' bit for bit.
+TEST(CudaDelivery, PipelinedStepsEqualStepsOneAtATime) {
+  KN_REQUIRE_GPU();
+  const ModelSpec spec = parse_spec(kSpec, "delivery test");
+  Model host(spec, options(Device::cuda, 16)), dev(spec, options(Device::cuda, 16));
+  std::vector<HostBatch> batches;
+  for (int k = 0; k < 7; ++k) batches.push_back(random_batch(k == 6 ? 9 : 16, 100 + static_cast<uint64_t>(k)));
+  std::vector<LossResult> want, got;
+  for (auto& b : batches) want.push_back(host.train_on_batch(b.x(), b.y()));
+  for (size_t k = 0; k < batches.size(); ++k) {
+    dev.submit_train_step(dev.device_staging().upload(batches[k].x(), batches[k].y()));
+    if (dev.steps_in_flight() == 2) got.push_back(dev.collect_step());
+  }
+  got.push_back(dev.collect_step());
+  EXPECT_EQ(dev.steps_in_flight(), 0);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t k = 0; k < want.size(); ++k) {
+    EXPECT_EQ(want[k].loss, got[k].loss) << "step " << k;
+    EXPECT_EQ(want[k].correct, got[k].correct) << "step " << k;
+    EXPECT_EQ(want[k].count, got[k].count) << "step " << k;
+  }
+  std::vector<float> pa(static_cast<size_t>(host.trainable_count())), pb(pa.size());
+  copy_to_host(host.flat_parameters(), pa.data());
+  copy_to_host(dev.flat_parameters(), pb.data());
+  EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
+}
+
+TEST(CudaDelivery, StepsInFlightAreBoundedAndBlockOtherCalls) {
+  KN_REQUIRE_GPU();
+  const ModelSpec spec = parse_spec(kSpec, "delivery test");
+  Model m(spec, options(Device::cuda, 16));
+  HostBatch hb = random_batch(16, 21);
+  EXPECT_THROW(m.collect_step(), Error);
+  m.submit_train_step(m.device_staging().upload(hb.x(), hb.y()));
+  EXPECT_THROW(m.train_on_batch(hb.x(), hb.y()), Error);
+  EXPECT_THROW(m.evaluate_on_batch(hb.x(), hb.y()), Error);
+  m.submit_train_step(m.device_staging().upload(hb.x(), hb.y()));
+  EXPECT_THROW(m.submit_train_step(m.device_staging().upload(hb.x(), hb.y())), Error) << "a third step in flight";
+  EXPECT_EQ(m.steps_in_flight(), 2);
+  m.collect_step();
+  m.collect_step();
+  EXPECT_NO_THROW(m.evaluate_on_batch(hb.x(), hb.y()));
+}
+
+// An upload into a staging slot must wait until the compute stream has converted the batch the
+// slot held. Here the step on batch A is only queued when C's upload overwrites A's slot; on the
+// emulator, C's copy runs before A's conversion in some orders unless the copy stream waits.
+TEST(CudaDelivery, AnUploadWaitsForTheStepReadingTheSlotItOverwrites) {
+  KN_REQUIRE_GPU();
+  const ModelSpec spec = parse_spec(kSpec, "delivery test");
+  for (int round = 0; round < 6; ++round) {
+    Model host(spec, options(Device::cuda, 16)), dev(spec, options(Device::cuda, 16));
+    HostBatch a = random_batch(16, 30 + 3 * static_cast<uint64_t>(round));
+    HostBatch b = random_batch(16, 31 + 3 * static_cast<uint64_t>(round));
+    HostBatch c = random_batch(16, 32 + 3 * static_cast<uint64_t>(round));
+    const LossResult want = host.train_on_batch(a.x(), a.y());
+    dev.submit_train_step(dev.device_staging().upload(a.x(), a.y()));
+    dev.device_staging().upload(b.x(), b.y());
+    dev.device_staging().upload(c.x(), c.y());  // into A's slot
+    const LossResult got = dev.collect_step();
+    ASSERT_EQ(want.loss, got.loss) << "round " << round << ": the step read another batch's bytes";
+    ASSERT_EQ(want.correct, got.correct) << "round " << round;
+  }
+}
+
+// BatchDelivery's contract (io/batch_reader.h): once reclaim(slot) returns, the copy out of the
+// host slot has run, so the reader may refill it.
+TEST(CudaDelivery, ReclaimWaitsForTheCopyOutOfTheHostSlot) {
+  KN_REQUIRE_GPU();
+  Model model(parse_spec(kSpec, "delivery test"), options(Device::cuda, 16));
+  CudaBatchDelivery delivery(model.device_staging());
+  HostBuffer images(pinned_host_allocator(), 16 * 192), labels(pinned_host_allocator(), 16 * sizeof(int32_t));
+  const HostBatch want = random_batch(16, 40);
+  std::memcpy(images.data(), want.images.data(), want.images.size());
+  std::memcpy(labels.data(), want.labels.data(), want.labels.size() * sizeof(int32_t));
+  Batch batch;
+  batch.size = 16;
+  batch.images = Tensor(images.data(), Shape{16, 8, 8, 3}, DType::u8);
+  batch.labels = Tensor(labels.data(), Shape{16}, DType::i32);
+  batch.slot = 0;
+  delivery.deliver(batch);
+  delivery.reclaim(0);
+  std::memset(images.data(), 0xAB, images.size());  // the reader refilling the slot
+  std::memset(labels.data(), 0, labels.size());
+  KN_CUDA_CHECK(cudaStreamSynchronize(CudaContext::get().copy()));
+  EXPECT_EQ(device_bytes(batch.device_images), want.images);
+  const auto lab = device_bytes(batch.device_labels);
+  EXPECT_EQ(0, std::memcmp(lab.data(), want.labels.data(), lab.size()));
 }
 
 TEST(CudaDelivery, StaleOrForeignDeviceBatchIsRefused) {
