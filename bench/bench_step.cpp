@@ -50,21 +50,41 @@ struct Pinned {
   Pinned& operator=(const Pinned&) = delete;
 };
 
-void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
-  const int64_t batch = state.range(0);
+// The optimizer of bench/torch_step.py.
+ModelOptions step_options(int64_t batch) {
   ModelOptions opt;
   opt.batch = batch;
   opt.device = Device::cuda;
   opt.optimizer.name = "adagrad";
   opt.optimizer.lr = 0.01;
+  return opt;
+}
+
+// One toy batch of 128x128x3 uint8 images and their labels in pinned memory, as a pinned
+// reader's ring holds them.
+struct PinnedBatch {
+  ToyBatch toy;
+  Pinned images, labels;
+  Tensor x, y;
+  explicit PinnedBatch(int64_t batch)
+      : toy(make_toy_batch(0, batch, 128, 128, 1)),
+        images(toy.images.size()),
+        labels(toy.labels.size() * sizeof(int32_t)),
+        x(images.p, Shape{batch, 128, 128, 3}, DType::u8),
+        y(labels.p, Shape{batch}, DType::i32) {
+    std::memcpy(images.p, toy.images.data(), toy.images.size());
+    std::memcpy(labels.p, toy.labels.data(), toy.labels.size() * sizeof(int32_t));
+  }
+};
+
+void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
+  const int64_t batch = state.range(0);
+  ModelOptions opt = step_options(batch);
   opt.tf32 = tf32;
   opt.fuse = fuse;
   Model model(seed_with(algo), opt);
-  const ToyBatch b = make_toy_batch(0, batch, 128, 128, 1);
-  Pinned images(b.images.size()), labels(b.labels.size() * sizeof(int32_t));
-  std::memcpy(images.p, b.images.data(), b.images.size());
-  std::memcpy(labels.p, b.labels.data(), b.labels.size() * sizeof(int32_t));
-  const Tensor x(images.p, Shape{batch, 128, 128, 3}, DType::u8), y(labels.p, Shape{batch}, DType::i32);
+  const PinnedBatch pinned(batch);
+  const Tensor &x = pinned.x, &y = pinned.y;
 
   cudaStream_t stream = CudaContext::get().compute();
   for (int i = 0; i < 3; ++i) model.train_on_batch(x, y);  // warm-up: cuDNN, caches, clocks
@@ -93,17 +113,9 @@ void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) 
 
 void fit_steps_body(benchmark::State& state, bool pipelined) {
   const int64_t batch = state.range(0);
-  ModelOptions opt;
-  opt.batch = batch;
-  opt.device = Device::cuda;
-  opt.optimizer.name = "adagrad";
-  opt.optimizer.lr = 0.01;
-  Model model(seed_with(""), opt);
-  const ToyBatch b = make_toy_batch(0, batch, 128, 128, 1);
-  Pinned images(b.images.size()), labels(b.labels.size() * sizeof(int32_t));
-  std::memcpy(images.p, b.images.data(), b.images.size());
-  std::memcpy(labels.p, b.labels.data(), b.labels.size() * sizeof(int32_t));
-  const Tensor x(images.p, Shape{batch, 128, 128, 3}, DType::u8), y(labels.p, Shape{batch}, DType::i32);
+  Model model(seed_with(""), step_options(batch));
+  const PinnedBatch pinned(batch);
+  const Tensor &x = pinned.x, &y = pinned.y;
   DeviceStaging& staging = model.device_staging();
   for (int i = 0; i < 3; ++i) model.train_on_device_batch(staging.upload(x, y));  // warm-up
   for (auto _ : state) {
