@@ -167,6 +167,7 @@ struct Scheduler {
   const std::function<void()>* body = nullptr;
   bool fiber_mode = false;
   bool barrier_seen = false;
+  std::vector<std::pair<void*, size_t>> launch_shared;  // the shared arrays this launch declared
   std::mt19937_64 rng;
 #ifdef KN_EMU_ASAN
   const void* main_stack_bottom = nullptr;
@@ -282,6 +283,14 @@ void run_block_direct(unsigned threads, dim3 block, std::vector<unsigned>& order
 
 }  // namespace
 
+void use_shared(void* p, size_t bytes) {
+  auto& s = g_sched.launch_shared;
+  for (const auto& a : s)
+    if (a.first == p) return;
+  s.emplace_back(p, bytes);
+  std::memset(p, 0xFF, bytes);
+}
+
 void syncthreads() {
   auto& s = g_sched;
   s.barrier_seen = true;
@@ -308,6 +317,7 @@ std::string run_grid_now(dim3 grid, dim3 block, const std::function<void()>& thr
   blockDim = block;
   s.body = &thread;
   s.barrier_seen = false;
+  s.launch_shared.clear();
   const unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
   std::vector<unsigned long long> block_order(blocks);
   std::iota(block_order.begin(), block_order.end(), 0ull);
@@ -318,6 +328,7 @@ std::string run_grid_now(dim3 grid, dim3 block, const std::function<void()>& thr
     blockIdx.x = static_cast<unsigned>(b % grid.x);
     blockIdx.y = static_cast<unsigned>((b / grid.x) % grid.y);
     blockIdx.z = static_cast<unsigned>(b / (1ull * grid.x * grid.y));
+    for (const auto& [p, bytes] : s.launch_shared) std::memset(p, 0xFF, bytes);
     if (first || s.barrier_seen) {
       s.fiber_mode = true;
       const std::string error = run_block_fibers(static_cast<unsigned>(threads), block);

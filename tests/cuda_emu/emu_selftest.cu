@@ -37,6 +37,14 @@ __global__ void coordinates(int* out) {
   out[block * per_block + thread] += static_cast<int>(block * 1000 + thread + 1);
 }
 
+// Block b writes only element b of a shared array, then every thread reads its own element.
+__global__ void reads_shared_it_never_wrote(int* out) {
+  __shared__ int slots[8];
+  if (threadIdx.x == 0) slots[blockIdx.x] = static_cast<int>(blockIdx.x) + 100;
+  __syncthreads();
+  out[blockIdx.x * 8 + threadIdx.x] = slots[threadIdx.x];
+}
+
 // A by-value argument changed by one thread stays unchanged for the others.
 __global__ void modifies_its_argument(int v, int* out) {
   v += static_cast<int>(threadIdx.x);
@@ -107,6 +115,14 @@ TEST(CudaEmu, EveryThreadOfEveryBlockRunsOnceWithItsCoordinates) {
   const auto v = out.get();
   for (unsigned b = 0; b < blocks; ++b)
     for (unsigned t = 0; t < per_block; ++t) ASSERT_EQ(v[b * per_block + t], static_cast<int>(b * 1000 + t + 1));
+}
+
+TEST(CudaEmu, SharedMemoryABlockNeverWroteIsGarbageNotZeroOrAnotherBlocksValue) {
+  Device<int> out(64);
+  reads_shared_it_never_wrote<<<8, 8>>>(out.p);
+  const auto v = out.get();
+  for (int b = 0; b < 8; ++b)
+    for (int t = 0; t < 8; ++t) ASSERT_EQ(v[b * 8 + t], t == b ? b + 100 : -1) << "block " << b << ", thread " << t;
 }
 
 TEST(CudaEmu, KernelArgumentsAreCopiesPerThread) {

@@ -12,6 +12,16 @@ string(REGEX REPLACE
 if(text MATCHES "<<<")
   message(FATAL_ERROR "${IN}: a kernel launch the emulator's translation does not understand")
 endif()
+# Every shared array is announced to the scheduler where it is declared, which it fills with 0xFF
+# bytes before each block (emu_runtime.cpp):   __shared__ T name[dims];   becomes
+#   static T name[dims]; ::kn_emu::use_shared(name, sizeof name);
+string(REGEX REPLACE
+  "__shared__[ \t]+([A-Za-z_][A-Za-z0-9_:]*)[ \t]+([A-Za-z_][A-Za-z0-9_]*)(\\[[^;]*\\])[ \t]*;"
+  "static \\1 \\2\\3; ::kn_emu::use_shared(\\2, sizeof \\2);"
+  text "${text}")
+if(text MATCHES "__shared__")
+  message(FATAL_ERROR "${IN}: a __shared__ declaration the emulator's translation does not understand")
+endif()
 file(WRITE "${OUT}.tmp" "#line 1 \"${IN}\"\n${text}")
 configure_file("${OUT}.tmp" "${OUT}" COPYONLY)
 file(REMOVE "${OUT}.tmp")

@@ -3,9 +3,11 @@
 // engine's CUDA paths to compile as plain C++ and run on the CPU, so that the GPU tests can check
 // them against the CPU reference on a machine without a GPU, under AddressSanitizer.
 //
-// Kernel language: __global__/__device__ vanish, __shared__ becomes a static local, and a
-// launch `k<<<grid, block, smem, stream>>>(args)` is rewritten at configure time
-// (translate_launches.cmake) into `::kn_emu::launch(grid, block, smem, stream, <calls k>)(args)`.
+// Kernel language: __global__/__device__ vanish, and two rewrites happen at build time
+// (translate_launches.cmake): a launch `k<<<grid, block, smem, stream>>>(args)` becomes
+// `::kn_emu::launch(grid, block, smem, stream, <calls k>)(args)`, and a shared array becomes a
+// static local announced to the scheduler (kn_emu::use_shared), which fills it with garbage
+// before each block, as a GPU leaves it.
 // threadIdx, blockIdx, blockDim and gridDim are variables that the scheduler (emu_runtime.cpp)
 // sets before it runs each emulated thread; __syncthreads() switches fibers. A launch, like a
 // copy or a memset, is queued on its stream and runs when the host waits for it, in an order
@@ -32,7 +34,6 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
 #define __launch_bounds__(...)
 // __restrict__ is understood by g++ as it is.
 
@@ -147,6 +148,10 @@ namespace kn_emu {
 void launch_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream, std::function<void()> thread);
 // The barrier: every thread of the block waits here until all have arrived.
 void syncthreads();
+// Where a shared array is declared: the first use in a launch fills it with 0xFF bytes (NaN as
+// floats, -1 as integers), and so does the start of every later block of the launch, so a read
+// of shared memory the block never wrote is caught, not served zero or another block's value.
+void use_shared(void* p, size_t bytes);
 
 // What `k<<<grid, block, smem, stream>>>` becomes: a callable taking the kernel's arguments.
 // The arguments are copied once, as CUDA copies them into the launch's parameter buffer, and kept
