@@ -15,6 +15,7 @@
 
 #include "engine/cuda_check.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/pool2.cuh"
 #include "kernels/cuda/reduce.cuh"
 
 namespace knotnet::cuda::bn {
@@ -60,17 +61,9 @@ __device__ __forceinline__ float grad_at(const GradSource& src, int64_t r, int64
     const int64_t e = r * c + ch;
     return src.y[e] > 0.0f ? src.dy[e] : 0.0f;
   } else {
-    const int64_t col = r % src.w;
-    const int64_t t = r / src.w;
-    const int64_t row = t % src.h;
-    const int64_t s = t / src.h;
-    const int64_t oh = src.h / 2, ow = src.w / 2;
-    const int64_t i = row / 2, j = col / 2;
-    if (i >= oh || j >= ow) return 0.0f;
-    const int64_t o = ((s * oh + i) * ow + j) * c + ch;
-    const int corner = static_cast<int>((row % 2) * 2 + (col % 2));
-    if (src.argmax[o] != corner) return 0.0f;
-    return src.y[o] > 0.0f ? src.dy[o] : 0.0f;
+    const Pool2Slot at = pool2_slot(r, ch, src.h, src.w, c);
+    if (at.pooled < 0 || src.argmax[at.pooled] != at.corner) return 0.0f;
+    return src.y[at.pooled] > 0.0f ? src.dy[at.pooled] : 0.0f;
   }
 }
 

@@ -19,18 +19,12 @@ __global__ void bn_relu_pool_apply_kernel(const float* __restrict__ x,       // 
                                           float* __restrict__ y,             // (N, OH, OW, C)
                                           uint8_t* __restrict__ argmax,      // (N, OH, OW, C)
                                           int64_t n, int64_t h, int64_t w, int64_t c) {
-  const int64_t oh = h / 2, ow = w / 2;
-  const int64_t total = n * oh * ow * c;
+  const int64_t total = n * (h / 2) * (w / 2) * c;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; o < total; o += stride) {
     const int64_t ch = o % c;
-    int64_t t = o / c;
-    const int64_t j = t % ow;
-    t /= ow;
-    const int64_t i = t % oh;
-    const int64_t s = t / oh;
     const double scale = coef[ch], shift = coef[c + ch];
-    const float* p0 = x + ((s * h + 2 * i) * w + 2 * j) * c + ch;
+    const float* p0 = x + pool2_window_origin(o, h, w, c);
     const float* corner[4] = {p0, p0 + c, p0 + w * c, p0 + w * c + c};
     float best = 0.0f;
     uint8_t at = 0;

@@ -7,6 +7,7 @@
 
 #include "engine/cuda_check.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/pool2.cuh"
 
 namespace knotnet::cuda {
 
@@ -16,17 +17,10 @@ __global__ void maxpool2_forward_kernel(const float* __restrict__ x,  // (N, H, 
                                         float* __restrict__ y,        // (N, OH, OW, C)
                                         uint8_t* __restrict__ argmax, // (N, OH, OW, C)
                                         int64_t n, int64_t h, int64_t w, int64_t c) {
-  const int64_t oh = h / 2, ow = w / 2;
-  const int64_t total = n * oh * ow * c;
+  const int64_t total = n * (h / 2) * (w / 2) * c;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; o < total; o += stride) {
-    const int64_t ch = o % c;
-    int64_t t = o / c;
-    const int64_t j = t % ow;
-    t /= ow;
-    const int64_t i = t % oh;
-    const int64_t s = t / oh;
-    const float* p0 = x + ((s * h + 2 * i) * w + 2 * j) * c + ch;  // top-left
+    const float* p0 = x + pool2_window_origin(o, h, w, c);  // top-left
     const float v0 = p0[0], v1 = p0[c], v2 = p0[w * c], v3 = p0[w * c + c];
     float best = v0;
     uint8_t at = 0;
@@ -42,24 +36,11 @@ __global__ void maxpool2_backward_kernel(const float* __restrict__ dy,       // 
                                          const uint8_t* __restrict__ argmax, // (N, OH, OW, C)
                                          float* __restrict__ dx,             // (N, H, W, C)
                                          int64_t n, int64_t h, int64_t w, int64_t c) {
-  const int64_t oh = h / 2, ow = w / 2;
   const int64_t total = n * h * w * c;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total; e += stride) {
-    const int64_t ch = e % c;
-    int64_t t = e / c;
-    const int64_t col = t % w;
-    t /= w;
-    const int64_t row = t % h;
-    const int64_t s = t / h;
-    const int64_t i = row / 2, j = col / 2;
-    float g = 0.0f;
-    if (i < oh && j < ow) {
-      const int64_t o = ((s * oh + i) * ow + j) * c + ch;
-      const int corner = static_cast<int>((row % 2) * 2 + (col % 2));
-      if (argmax[o] == corner) g = dy[o];
-    }
-    dx[e] = g;
+    const Pool2Slot at = pool2_slot(e / c, e % c, h, w, c);
+    dx[e] = at.pooled >= 0 && argmax[at.pooled] == at.corner ? dy[at.pooled] : 0.0f;
   }
 }
 
