@@ -211,6 +211,32 @@ TEST(CudaModel, EvaluateAndPredictMatchCpu) {
   test::expect_close(probs_g, probs_c, 1e-4, "predicted probabilities");
 }
 
+#ifdef KNOTNET_CUDA_EMU
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+  const char* name;
+  ScopedEnv(const char* n, const char* value) : name(n) { setenv(n, value, 1); }
+  ~ScopedEnv() { unsetenv(name); }
+};
+
+// Only the stand-in cuDNN can be told to want more workspace at some batch sizes than at the
+// planned one (odd sizes here): the plan must reserve the most any batch up to the planned one
+// needs, so that an epoch's partial last batch never meets a workspace too small mid-training.
+TEST(CudaModel, ThePlanReservesTheWorkspaceAPartialBatchNeeds) {
+  KN_REQUIRE_GPU();
+  const ScopedEnv even("KNOTNET_EMU_CUDNN_WORKSPACE", "4096"), odd("KNOTNET_EMU_CUDNN_WORKSPACE_ODD", "1048576");
+  auto gpu = make(load_spec("tiny"), Device::cuda, 8, "adam", Shape{});
+  size_t workspace = 0;
+  for (size_t i = 0; i < gpu->plan().size(); ++i) {
+    const auto& b = gpu->plan().buffer(static_cast<MemoryPlan::Id>(i));
+    if (b.role == Role::workspace) workspace = std::max(workspace, b.bytes);
+  }
+  EXPECT_GE(workspace, size_t{1048576}) << "the plan should hold what batch sizes 1, 3, 5 and 7 need";
+  Batch partial(0, 5, 16);
+  EXPECT_NO_THROW(gpu->train_on_batch(partial.images, partial.labels));
+}
+#endif
+
 TEST(CudaModel, TrainingStepAllocatesNoArena) {
   KN_REQUIRE_GPU();
   auto gpu = make(load_spec("tiny"), Device::cuda, 8, "adam", Shape{});

@@ -117,8 +117,22 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
     bwd_data_algo_ = pd->algo, bwd_data_math_ = pd->mathType, bwd_data_ws_ = pd->memory;
     KN_CUDNN_CHECK(cudnnSetConvolutionMathType(bwd_data_desc_, bwd_data_math_));
   }
+  // The algorithms are chosen at the planned batch, but a smaller one (an epoch's partial last
+  // batch) may need more workspace for the same algorithm. The plan reserves the most that any
+  // batch size up to the planned one needs, so no batch finds too little in the middle of
+  // training; when that is over the limit the layer is refused here, before training, as a
+  // shape without an algorithm under the limit is.
+  size_t algorithms_ws = std::max({fwd_ws_, bwd_filter_ws_, bwd_data_ws_});
+  for (int64_t n = 1; n < d.n; ++n) {
+    set_batch(n);
+    algorithms_ws = std::max(algorithms_ws, need_at_current_batch(true, need_data_grad_, true));
+  }
+  set_batch(d.n);
+  KN_CHECK(algorithms_ws <= workspace_limit, shape_text(d), ": at a batch smaller than ", d.n,
+           ", the chosen algorithms need ", algorithms_ws, " bytes of workspace, more than the ", workspace_limit,
+           " allowed");
   const size_t bias_ws = static_cast<size_t>(column_sums_workspace(d.n * d.oh * d.ow, d.f)) * sizeof(double);
-  workspace_ = std::max({fwd_ws_, bwd_filter_ws_, bwd_data_ws_, bias_ws});
+  workspace_ = std::max(algorithms_ws, bias_ws);
 }
 
 CudnnConv::~CudnnConv() { destroy(); }

@@ -37,8 +37,9 @@ class CudnnConv {
 
   static bool supported(const ConvDims& d) { return d.symmetric(); }
 
-  // The largest workspace the three chosen algorithms need at the planned batch, plus room for
-  // the bias gradient's partial sums.
+  // The largest workspace the three chosen algorithms need at any batch up to the planned one
+  // (asked of cuDNN for every size at build: a partial batch may need more than a full one),
+  // or the bias gradient's partial sums, if larger.
   size_t workspace_bytes() const { return workspace_; }
   // "fwd IMPLICIT_PRECOMP_GEMM (FMA, 0 B), bwd-data ..., bwd-filter ..."
   std::string describe() const;

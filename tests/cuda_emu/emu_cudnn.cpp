@@ -6,7 +6,9 @@
 //
 // Every algorithm needs no workspace, unless KNOTNET_EMU_CUDNN_WORKSPACE=<bytes> says otherwise:
 // then each needs that much, which lets a test drive fit into the case where cuDNN offers no
-// algorithm under the workspace limit the budget allows.
+// algorithm under the workspace limit the budget allows. KNOTNET_EMU_CUDNN_WORKSPACE_ODD=<bytes>
+// sets the need at odd batch sizes instead, so that a smaller batch can need more than the
+// planned one. Both are read at every call, so a test may set them for one model.
 #include <cudnn.h>
 
 #include "emu_internal.h"
@@ -78,20 +80,23 @@ void blend(float* out, const std::vector<double>& acc, double a, double b) {
     out[i] = static_cast<float>(b == 0.0 ? a * acc[i] : a * acc[i] + b * static_cast<double>(out[i]));
 }
 
-size_t workspace_need() {
-  static const size_t need = [] {
-    const char* v = std::getenv("KNOTNET_EMU_CUDNN_WORKSPACE");
-    return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : size_t{0};
-  }();
-  return need;
+size_t env_bytes(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : size_t{0};
+}
+
+// The workspace every algorithm needs at batch size n.
+size_t workspace_need(int n) {
+  if (n % 2 == 1 && std::getenv("KNOTNET_EMU_CUDNN_WORKSPACE_ODD")) return env_bytes("KNOTNET_EMU_CUDNN_WORKSPACE_ODD");
+  return env_bytes("KNOTNET_EMU_CUDNN_WORKSPACE");
 }
 
 template <class Perf>
-cudnnStatus_t one_algorithm(const kn_emu_cudnn_conv* cd, int requested, int* returned, Perf* perf) {
+cudnnStatus_t one_algorithm(const kn_emu_cudnn_conv* cd, int n, int requested, int* returned, Perf* perf) {
   if (!cd || requested < 1 || !returned || !perf) return CUDNN_STATUS_BAD_PARAM;
   perf[0] = Perf{};
   perf[0].status = CUDNN_STATUS_SUCCESS;
-  perf[0].memory = workspace_need();
+  perf[0].memory = workspace_need(n);
   perf[0].determinism = CUDNN_DETERMINISTIC;
   perf[0].mathType = cd->math == CUDNN_DEFAULT_MATH ? CUDNN_FMA_MATH : cd->math;
   *returned = 1;
@@ -188,41 +193,46 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnnHandle_t, 
   *count = 1;
   return CUDNN_STATUS_SUCCESS;
 }
-cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+// The batch size is the input descriptor's (x, or dx for the data gradient); descriptors are
+// checked for null, as cuDNN checks them.
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t,
                                                      cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t,
                                                      int requested, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
-  return one_algorithm(conv, requested, returned, perf);
+  return x ? one_algorithm(conv, x->n, requested, returned, perf) : CUDNN_STATUS_BAD_PARAM;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, cudnnFilterDescriptor_t,
                                                           cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t conv,
-                                                          cudnnTensorDescriptor_t, int requested, int* returned,
+                                                          cudnnTensorDescriptor_t dx, int requested, int* returned,
                                                           cudnnConvolutionBwdDataAlgoPerf_t* perf) {
-  return one_algorithm(conv, requested, returned, perf);
+  return dx ? one_algorithm(conv, dx->n, requested, returned, perf) : CUDNN_STATUS_BAD_PARAM;
 }
-cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, cudnnTensorDescriptor_t,
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, cudnnTensorDescriptor_t x,
                                                             cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t conv,
                                                             cudnnFilterDescriptor_t, int requested, int* returned,
                                                             cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
-  return one_algorithm(conv, requested, returned, perf);
+  return x ? one_algorithm(conv, x->n, requested, returned, perf) : CUDNN_STATUS_BAD_PARAM;
 }
-cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t,
                                                       cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t,
                                                       cudnnConvolutionFwdAlgo_t, size_t* bytes) {
-  *bytes = workspace_need();
+  if (!x) return CUDNN_STATUS_BAD_PARAM;
+  *bytes = workspace_need(x->n);
   return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, cudnnFilterDescriptor_t,
                                                            cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
-                                                           cudnnTensorDescriptor_t, cudnnConvolutionBwdDataAlgo_t,
+                                                           cudnnTensorDescriptor_t dx, cudnnConvolutionBwdDataAlgo_t,
                                                            size_t* bytes) {
-  *bytes = workspace_need();
+  if (!dx) return CUDNN_STATUS_BAD_PARAM;
+  *bytes = workspace_need(dx->n);
   return CUDNN_STATUS_SUCCESS;
 }
-cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t,
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cudnnTensorDescriptor_t x,
                                                              cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
                                                              cudnnFilterDescriptor_t, cudnnConvolutionBwdFilterAlgo_t,
                                                              size_t* bytes) {
-  *bytes = workspace_need();
+  if (!x) return CUDNN_STATUS_BAD_PARAM;
+  *bytes = workspace_need(x->n);
   return CUDNN_STATUS_SUCCESS;
 }
 
