@@ -236,21 +236,34 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cudn
   return CUDNN_STATUS_SUCCESS;
 }
 
+namespace {
+
+// Queues, on the handle's stream, out = alpha * sum + beta * out over `count` elements, where
+// term(acc, xi, wi, yi) adds each multiply of the convolution to the element it feeds.
+template <class Term>
+cudnnStatus_t queue_conv(cudnnHandle_t h, const Geometry& g, size_t count, void* out, const void* alpha,
+                         const void* beta, Term term) {
+  kn_emu::enqueue(h->stream, [g, count, term, o = static_cast<float*>(out), a = scalar(alpha), b = scalar(beta)] {
+    std::vector<double> acc(count, 0.0);
+    for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { term(acc, xi, wi, yi); });
+    blend(o, acc, a, b);
+  });
+  return CUDNN_STATUS_SUCCESS;
+}
+
+}  // namespace
+
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t x_desc, const void* x,
                                       cudnnFilterDescriptor_t w_desc, const void* w,
                                       cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t, void*, size_t,
                                       const void* beta, cudnnTensorDescriptor_t y_desc, void* y) {
   Geometry g;
   if (!h || !geometry(x_desc, w_desc, conv, y_desc, g)) return CUDNN_STATUS_BAD_PARAM;
-  const auto* xf = static_cast<const float*>(x);
-  const auto* wf = static_cast<const float*>(w);
-  auto* yf = static_cast<float*>(y);
-  kn_emu::enqueue(h->stream, [g, xf, wf, yf, a = scalar(alpha), b = scalar(beta)] {
-    std::vector<double> acc(static_cast<size_t>(g.n) * g.oh * g.ow * g.k, 0.0);
-    for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[yi] += double(xf[xi]) * double(wf[wi]); });
-    blend(yf, acc, a, b);
-  });
-  return CUDNN_STATUS_SUCCESS;
+  return queue_conv(h, g, static_cast<size_t>(g.n) * g.oh * g.ow * g.k, y, alpha, beta,
+                    [xf = static_cast<const float*>(x), wf = static_cast<const float*>(w)](
+                        std::vector<double>& acc, size_t xi, size_t wi, size_t yi) {
+                      acc[yi] += double(xf[xi]) * wf[wi];
+                    });
 }
 
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void* alpha, cudnnFilterDescriptor_t w_desc,
@@ -259,15 +272,11 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void* alpha, c
                                            size_t, const void* beta, cudnnTensorDescriptor_t dx_desc, void* dx) {
   Geometry g;
   if (!h || !geometry(dx_desc, w_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
-  const auto* wf = static_cast<const float*>(w);
-  const auto* dyf = static_cast<const float*>(dy);
-  auto* dxf = static_cast<float*>(dx);
-  kn_emu::enqueue(h->stream, [g, wf, dyf, dxf, a = scalar(alpha), b = scalar(beta)] {
-    std::vector<double> acc(static_cast<size_t>(g.n) * g.h * g.w * g.c, 0.0);
-    for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[xi] += double(dyf[yi]) * double(wf[wi]); });
-    blend(dxf, acc, a, b);
-  });
-  return CUDNN_STATUS_SUCCESS;
+  return queue_conv(h, g, static_cast<size_t>(g.n) * g.h * g.w * g.c, dx, alpha, beta,
+                    [dyf = static_cast<const float*>(dy), wf = static_cast<const float*>(w)](
+                        std::vector<double>& acc, size_t xi, size_t wi, size_t yi) {
+                      acc[xi] += double(dyf[yi]) * wf[wi];
+                    });
 }
 
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t x_desc,
@@ -276,15 +285,11 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha,
                                              size_t, const void* beta, cudnnFilterDescriptor_t dw_desc, void* dw) {
   Geometry g;
   if (!h || !geometry(x_desc, dw_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
-  const auto* xf = static_cast<const float*>(x);
-  const auto* dyf = static_cast<const float*>(dy);
-  auto* dwf = static_cast<float*>(dw);
-  kn_emu::enqueue(h->stream, [g, xf, dyf, dwf, a = scalar(alpha), b = scalar(beta)] {
-    std::vector<double> acc(static_cast<size_t>(g.k) * g.r * g.s * g.c, 0.0);
-    for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { acc[wi] += double(xf[xi]) * double(dyf[yi]); });
-    blend(dwf, acc, a, b);
-  });
-  return CUDNN_STATUS_SUCCESS;
+  return queue_conv(h, g, static_cast<size_t>(g.k) * g.r * g.s * g.c, dw, alpha, beta,
+                    [xf = static_cast<const float*>(x), dyf = static_cast<const float*>(dy)](
+                        std::vector<double>& acc, size_t xi, size_t wi, size_t yi) {
+                      acc[wi] += double(xf[xi]) * dyf[yi];
+                    });
 }
 
 cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t a_desc, const void* a,
