@@ -63,6 +63,24 @@ TEST_P(CudaSoftmaxXent, FusedAndSeparateMatchCpu) {
   EXPECT_NEAR(out.download()[0], s.loss_sum, 1e-6 * std::max(1.0, std::fabs(s.loss_sum)));
 }
 
+// A diverged model's NaN must reach the loss, as on the CPU, or training would go on reporting
+// a finite loss over NaN weights (the trainer stops on a non-finite loss).
+TEST(CudaXent, ANanProbabilityGivesANanLossAsOnTheCpu) {
+  KN_REQUIRE_GPU();
+  const int64_t n = 4, k = 3;
+  auto z = test::random_floats(n * k, 53, -2.0, 2.0);
+  std::vector<float> p(z.size());
+  cpu::softmax_forward(z.data(), p.data(), n, k);
+  auto t = one_hot_targets(n, k, 54);
+  for (int64_t j = 0; j < k; ++j) p[static_cast<size_t>(2 * k + j)] = std::nanf("");  // row 2
+  const cpu::XentSums s = cpu::softmax_xent_targets(p.data(), t.data(), static_cast<float*>(nullptr), n, k);
+  ASSERT_TRUE(std::isnan(s.loss_sum)) << "the CPU reference keeps the NaN";
+  DeviceBuffer<float> gp(p), gt(t);
+  DeviceBuffer<double> out(2);
+  cuda::xent_from_probs(gp.get(), gt.get(), nullptr, n, k, out.get(), nullptr);
+  EXPECT_TRUE(std::isnan(out.download()[0]));
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, CudaSoftmaxXent,
                          ::testing::Values(XentCase{1, 2, 1.0f}, XentCase{50, 3, 3.0f}, XentCase{128, 3, 1.0f},
                                            XentCase{257, 10, 5.0f}, XentCase{1000, 3, 1e4f}));

@@ -42,8 +42,13 @@ __device__ int64_t argmax_row(const float* row, int64_t k) {
 __device__ double xent_row(const float* __restrict__ p, const float* __restrict__ t, float* __restrict__ d, int64_t k,
                            double inv_n, bool* correct) {
   double loss = 0.0;
-  for (int64_t j = 0; j < k; ++j)
-    if (t[j] != 0.0f) loss -= static_cast<double>(t[j]) * log(fmax(static_cast<double>(p[j]), static_cast<double>(FLT_MIN)));
+  for (int64_t j = 0; j < k; ++j) {
+    if (t[j] == 0.0f) continue;
+    // Clamped as the CPU's std::max clamps: a NaN probability stays NaN (fmax would drop it and
+    // hide a diverged run behind a finite loss).
+    const double pj = static_cast<double>(p[j]);
+    loss -= static_cast<double>(t[j]) * log(pj < static_cast<double>(FLT_MIN) ? static_cast<double>(FLT_MIN) : pj);
+  }
   *correct = argmax_row(p, k) == argmax_row(t, k);
   if (d)
     for (int64_t j = 0; j < k; ++j)

@@ -6,7 +6,8 @@
 # context, reader delivery into device staging, the step with partial batches, checkpoints. Then
 # the two budget outcomes: cuDNN offering no algorithm within the workspace the budget allows
 # (fit falls back to the implicit GEMM and trains), and a budget too small for any plan (fit
-# refuses with the report before anything is allocated or written). Last, a GPU run killed
+# refuses with the report before anything is allocated or written). A diverging run stops at
+# the step the CPU stops at. Last, a GPU run killed
 # mid-epoch and resumed must end bit for bit where an uninterrupted one does.
 # Usage: fit_on_emulator.sh EMU_TRAIN_KNOTS TRAIN_KNOTS MAKE_KNOTS WORK_DIR
 set -euo pipefail
@@ -72,6 +73,20 @@ grep -q 'does not fit the GPU memory budget' refused.log && grep -q 'largest bat
   { echo "the refusal lacks its report:"; cat refused.log; exit 1; }
 [ ! -e refused/history.csv ] || { echo "a refused run wrote a history"; exit 1; }
 echo "a budget below every plan: refused before training, with the report"
+
+# A run that diverges (SGD at lr 1e10) stops at the same step on both devices, with the same
+# message: the GPU's pipeline reads step k's loss after queueing step k+1, yet names step k and
+# its update, and the loss kernel keeps the NaN (it once clamped it away and trained on).
+for dev in cuda cpu; do
+  tool=$emu; [ "$dev" = cpu ] && tool=$cpu
+  if "$tool" "${args[@]}" --device "$dev" --optimizer sgd --lr 1e10 --out "nan_$dev" >"nan_$dev.log" 2>&1; then
+    echo "a diverging run on $dev completed"; cat "nan_$dev.log"; exit 1
+  fi
+  grep -q '"status": "diverged"' "nan_$dev/summary.json" || { echo "nan_$dev/summary.json lacks diverged"; exit 1; }
+done
+g=$(grep -o 'the loss became .*(update [0-9]*)' nan_cuda.log) c=$(grep -o 'the loss became .*(update [0-9]*)' nan_cpu.log)
+[ -n "$g" ] && [ "$g" = "$c" ] || { echo "diverged differently: gpu '$g', cpu '$c'"; exit 1; }
+echo "a diverging run stops at the same step on both devices: $g"
 
 # Killed with SIGKILL at step 10 (epoch 2 of 3: 7 steps an epoch), resumed: the same step log and
 # the same weights as the uninterrupted run. The emulator shuffles threads and blocks differently
