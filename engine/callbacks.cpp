@@ -48,6 +48,7 @@ void EarlyStopping::on_epoch_end(const EpochLog& log, Model& model, bool& stop) 
 }
 
 void EarlyStopping::on_train_end(Model& model, bool stopped_early) {
+  model.require_no_step_in_flight("restoring the best weights");
   if (stopped_early && c_.restore_best_weights && !best_params_.empty()) {
     copy_back(best_params_, model.flat_parameters());
     copy_back(best_stats_, model.flat_statistics());

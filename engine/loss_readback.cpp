@@ -14,7 +14,14 @@ LossReadback::LossReadback() {
   void* p = nullptr;
   KN_CUDA_CHECK(cudaHostAlloc(&p, kSlots * 2 * sizeof(double), cudaHostAllocDefault));
   host_ = static_cast<double*>(p);
-  for (auto& e : copied_) KN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  try {
+    for (auto& e : copied_) KN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  } catch (...) {  // no destructor runs after a constructor throws
+    for (auto& e : copied_)
+      if (e) cudaEventDestroy(e);
+    cudaFreeHost(host_);
+    throw;
+  }
 #else
   KN_THROW("reading the loss back from the GPU needs the CUDA backend; this build has none");
 #endif

@@ -429,7 +429,7 @@ LossResult Model::finish_step(const LossResult& pending) {
   return SoftmaxCrossEntropy::result_from_sums(sums.data(), pending.count);
 }
 
-// A step still in flight would have its loss read back into the slot the next call uses.
+// (Also: a step still in flight would have its loss read back into the slot the next call uses.)
 void Model::require_no_step_in_flight(const char* call) const {
   KN_CHECK(in_flight_.empty(), call, " with ", in_flight_.size(),
            " training step(s) still in flight: collect_step() them first");

@@ -113,6 +113,9 @@ class Model {
   void submit_train_step(const DeviceBatch& b);
   LossResult collect_step();
   int steps_in_flight() const { return static_cast<int>(in_flight_.size()); }
+  // Throws, naming `call`, while a submitted step has not been collected: what `call` reads or
+  // writes would belong to a model one or two updates ahead of the steps collected so far.
+  void require_no_step_in_flight(const char* call) const;
   // The staging slots that device batches are uploaded into; throws for a CPU or plan-only model.
   DeviceStaging& device_staging();
 
@@ -136,7 +139,10 @@ class Model {
   const Optimizer& optimizer() const { return *optimizer_; }
   // Steps taken; the next update's Adam/bias-correction step number is step_count() + 1.
   int64_t step_count() const { return step_; }
-  void set_step_count(int64_t s) { step_ = s; }
+  void set_step_count(int64_t s) {
+    require_no_step_in_flight("set_step_count");
+    step_ = s;
+  }
   // The probabilities of the last forward pass, (batch, K); valid rows: the last batch's n.
   Tensor probabilities() const { return arena_.view(plan_, probs_id_); }
 
@@ -163,7 +169,6 @@ class Model {
   void load_device_batch(const DeviceBatch& b);
   LossResult compute_loss(int64_t n, const Tensor& dlogits);
   LossResult finish_step(const LossResult& pending);
-  void require_no_step_in_flight(const char* call) const;
   bool on_device() const { return options_.device == Device::cuda; }
   int fwd_step(int i) const { return i; }
   int bwd_step(int i) const { return 2 * static_cast<int>(layers_.size() + 1) - 1 - i; }

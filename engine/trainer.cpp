@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <deque>
 #include <vector>
 
 #include "engine/callbacks.h"
@@ -48,12 +47,15 @@ Evaluation evaluate(Model& model, BatchSource& source) {
 
 std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
   // Whatever ends training early (a non-finite loss, a reader's error), no step stays in flight.
+  // collect_step() forgets its step before it waits, so a failing one does not stop the drain.
   struct Drain {
     Model& model;
     ~Drain() {
-      try {
-        while (model.steps_in_flight() > 0) model.collect_step();
-      } catch (...) {  // the error already on its way out says more
+      while (model.steps_in_flight() > 0) {
+        try {
+          model.collect_step();
+        } catch (...) {  // the error already on its way out says more
+        }
       }
     }
   } drain{model_};
@@ -68,7 +70,8 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
     // One step's result: counted, checked, shown.
-    auto account = [&](const LossResult& r, int64_t n) {
+    auto account = [&](const LossResult& r) {
+      const int64_t n = r.count;
       ++step;
       if (!std::isfinite(r.loss))
         throw NonFiniteLoss(detail::concat("the loss became ", r.loss, " at epoch ", epoch + 1, ", step ", step,
@@ -87,27 +90,19 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
     // Device batches are pipelined: step k+1 is submitted (its batch fetched and uploaded while
     // step k runs on the GPU) before step k's loss is collected, so the GPU always has the next
     // step queued and never waits for the host. Host batches step one at a time.
-    std::deque<int64_t> in_flight;  // the sample counts of the submitted steps, oldest first
-    int64_t taken = 0;              // batches taken from the source this epoch
+    int64_t taken = 0;  // batches taken from the source this epoch
     bool exhausted = false;
     Tensor images, labels;
-    while (!exhausted || !in_flight.empty()) {
+    while (!exhausted || model_.steps_in_flight() > 0) {
       exhausted = exhausted || (options.steps_per_epoch > 0 && taken >= steps) || !train_.next(images, labels);
       if (!exhausted) {
         ++taken;
-        const int64_t n = labels.shape[0];
-        if (const DeviceBatch* db = train_.device_batch()) {
+        if (const DeviceBatch* db = train_.device_batch())
           model_.submit_train_step(*db);
-          in_flight.push_back(n);
-        } else {
-          account(model_.train_on_batch(images, labels), n);
-        }
+        else
+          account(model_.train_on_batch(images, labels));
       }
-      if (in_flight.size() == 2 || (exhausted && !in_flight.empty())) {
-        const int64_t n = in_flight.front();
-        in_flight.pop_front();
-        account(model_.collect_step(), n);
-      }
+      if (model_.steps_in_flight() == 2 || (exhausted && model_.steps_in_flight() > 0)) account(model_.collect_step());
     }
     KN_CHECK(seen > 0, "the training data yielded no batch in epoch ", epoch + 1);
     EpochLog log;

@@ -55,6 +55,9 @@ class TrainObserver {
   virtual void on_epoch_end(const EpochLog& log) {}
 };
 
+// Thrown when a step's loss is NaN or infinite. On the GPU the trainer reads step k's loss after
+// it has queued step k+1, so by then the model has taken one more update than the message's
+// "update N" (and it is no use: training stops, and nothing is saved after it).
 class NonFiniteLoss : public Error {
  public:
   using Error::Error;

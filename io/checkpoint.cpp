@@ -193,6 +193,7 @@ void sync_path(const std::filesystem::path& p) {
 
 void save_checkpoint(const std::string& path, const Model& model, const std::string& spec_text, int64_t epoch,
                      const std::string& trainer_state) {
+  model.require_no_step_in_flight("save_checkpoint");
   quiet_hdf5_errors();
   namespace fs = std::filesystem;
   fs::path target(path);
@@ -275,6 +276,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
 }
 
 void load_checkpoint(const std::string& path, Model& model) {
+  model.require_no_step_in_flight("load_checkpoint");
   CheckpointInfo info = read_checkpoint_info(path);
   Id file(open_checkpoint(path), H5Fclose);
   KN_CHECK(H5Lexists(file, "weights", H5P_DEFAULT) > 0, "checkpoint ", path, " has no /weights group");
