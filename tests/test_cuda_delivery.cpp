@@ -255,10 +255,14 @@ TEST(CudaDelivery, StepsInFlightAreBoundedAndBlockOtherCalls) {
 }
 
 // An upload into a staging slot must wait until the compute stream has converted the batch the
-// slot held. Here the step on batch A is only queued when C's upload overwrites A's slot; on the
-// emulator, C's copy runs before A's conversion in some orders unless the copy stream waits.
+// slot held. Here the step on batch A is only queued when C's upload overwrites A's slot. On the
+// emulator, the waits run other streams' work first, so C's copy would run before A's conversion
+// every time, unless the copy stream waits.
 TEST(CudaDelivery, AnUploadWaitsForTheStepReadingTheSlotItOverwrites) {
   KN_REQUIRE_GPU();
+#ifdef KNOTNET_CUDA_EMU
+  const test::ScopedEnv order("KNOTNET_EMU_WAIT_ORDER", "others-first");
+#endif
   const ModelSpec spec = parse_spec(kSpec, "delivery test");
   for (int round = 0; round < 6; ++round) {
     Model host(spec, options(Device::cuda, 16)), dev(spec, options(Device::cuda, 16));

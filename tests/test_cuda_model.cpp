@@ -212,19 +212,13 @@ TEST(CudaModel, EvaluateAndPredictMatchCpu) {
 }
 
 #ifdef KNOTNET_CUDA_EMU
-// Sets an environment variable for one scope.
-struct ScopedEnv {
-  const char* name;
-  ScopedEnv(const char* n, const char* value) : name(n) { setenv(n, value, 1); }
-  ~ScopedEnv() { unsetenv(name); }
-};
-
 // Only the stand-in cuDNN can be told to want more workspace at some batch sizes than at the
 // planned one (odd sizes here): the plan must reserve the most any batch up to the planned one
 // needs, so that an epoch's partial last batch never meets a workspace too small mid-training.
 TEST(CudaModel, ThePlanReservesTheWorkspaceAPartialBatchNeeds) {
   KN_REQUIRE_GPU();
-  const ScopedEnv even("KNOTNET_EMU_CUDNN_WORKSPACE", "4096"), odd("KNOTNET_EMU_CUDNN_WORKSPACE_ODD", "1048576");
+  const test::ScopedEnv even("KNOTNET_EMU_CUDNN_WORKSPACE", "4096");
+  const test::ScopedEnv odd("KNOTNET_EMU_CUDNN_WORKSPACE_ODD", "1048576");
   auto gpu = make(load_spec("tiny"), Device::cuda, 8, "adam", Shape{});
   size_t workspace = 0;
   for (size_t i = 0; i < gpu->plan().size(); ++i) {

@@ -19,11 +19,12 @@ std::recursive_mutex& device_lock();
 
 // Records e as the calling thread's last error, prints why, and returns e.
 cudaError_t fail(cudaError_t e, const std::string& why);
-// An error found while running queued work (a launch failure): printed now, returned by the next
-// synchronising call or cudaGetLastError, as CUDA reports errors of asynchronous work.
+// An error found while running queued work (a launch failure): printed now, and from then on
+// returned by every synchronising call and by cudaGetLastError/cudaPeekAtLastError on every
+// thread. It is sticky, as CUDA's launch failures are: the context is unusable after one.
 void fail_async(cudaError_t e, const std::string& why);
-// The pending asynchronous error, cleared; cudaSuccess when there is none.
-cudaError_t take_async_error();
+// The sticky asynchronous error; cudaSuccess while there is none.
+cudaError_t async_error();
 
 // Whether [p, p + bytes) lies inside one live device (or pinned host) allocation; bytes >= 1.
 bool in_device_memory(const void* p, size_t bytes);

@@ -64,14 +64,12 @@ cudaError_t fail(cudaError_t e, const std::string& why) {
 void fail_async(cudaError_t e, const std::string& why) {
   std::fprintf(stderr, "[cuda-emu] %s\n", why.c_str());
   std::lock_guard<std::recursive_mutex> lock(device_lock());
-  g_async_error = e;
+  if (g_async_error == cudaSuccess) g_async_error = e;
 }
 
-cudaError_t take_async_error() {
+cudaError_t async_error() {
   std::lock_guard<std::recursive_mutex> lock(device_lock());
-  const cudaError_t e = g_async_error;
-  g_async_error = cudaSuccess;
-  return e;
+  return g_async_error;
 }
 
 namespace {
@@ -394,10 +392,16 @@ namespace {
 // Checks a copy's ranges and queues it on `stream`. A source in pageable host memory is read
 // now (CUDA stages it before the call returns, so the caller may reuse it); a source in device or
 // pinned memory is read when the copy runs. Returns the copy's id, or 0 after an error.
+// cudaMemcpyDefault (the kind inferred from the pointers) is not emulated: it is refused.
 uint64_t queue_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream,
                     const char* call) {
-  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice) {
+    kn_emu::fail(cudaErrorInvalidValue, std::string(call) + ": only host-to-device, device-to-host and "
+                                                            "device-to-device copies are emulated");
+    return 0;
+  }
+  const bool dst_dev = kind != cudaMemcpyDeviceToHost;
+  const bool src_dev = kind != cudaMemcpyHostToDevice;
   if (dst_dev && !kn_emu::check_range(dst, bytes, "destination", call)) return 0;
   if (src_dev && !kn_emu::check_range(src, bytes, "source", call)) return 0;
   std::shared_ptr<std::vector<char>> staged;
@@ -412,20 +416,23 @@ uint64_t queue_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kin
 
 }  // namespace
 
-// On the legacy default stream, and the host waits for it.
+// On the legacy default stream. The host waits as CUDA's "API synchronization behavior" says:
+// for a copy into host memory and for one from pinned memory, but not for one from pageable
+// memory (staged, then queued) nor for a device-to-device copy.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   const uint64_t id = queue_copy(dst, src, bytes, kind, nullptr, "cudaMemcpy");
   if (id == 0) return cudaErrorInvalidValue;
-  kn_emu::wait_for(id);
-  return kn_emu::take_async_error();
+  const bool waits = kind == cudaMemcpyDeviceToHost ||
+                     (kind == cudaMemcpyHostToDevice && bytes > 0 && kn_emu::in_pinned_memory(src, bytes));
+  if (waits) kn_emu::wait_for(id);
+  return kn_emu::async_error();
 }
 
 // Into pageable host memory the host waits for the copy, as in CUDA; otherwise it only queues it.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
   const uint64_t id = queue_copy(dst, src, bytes, kind, stream, "cudaMemcpyAsync");
   if (id == 0) return cudaErrorInvalidValue;
-  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  if (!dst_dev && bytes > 0 && !kn_emu::in_pinned_memory(dst, bytes)) kn_emu::wait_for(id);
+  if (kind == cudaMemcpyDeviceToHost && bytes > 0 && !kn_emu::in_pinned_memory(dst, bytes)) kn_emu::wait_for(id);
   return cudaSuccess;
 }
 
@@ -443,10 +450,12 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t strea
 cudaError_t cudaGetLastError() {
   const cudaError_t e = kn_emu::g_last_error;
   kn_emu::g_last_error = cudaSuccess;
-  return e != cudaSuccess ? e : kn_emu::take_async_error();
+  return e != cudaSuccess ? e : kn_emu::async_error();
 }
 
-cudaError_t cudaPeekAtLastError() { return kn_emu::g_last_error; }
+cudaError_t cudaPeekAtLastError() {
+  return kn_emu::g_last_error != cudaSuccess ? kn_emu::g_last_error : kn_emu::async_error();
+}
 
 const char* cudaGetErrorName(cudaError_t e) {
   switch (e) {

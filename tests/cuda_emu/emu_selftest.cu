@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <numeric>
 #include <vector>
 
@@ -98,12 +99,22 @@ TEST(CudaEmu, AMissingBarrierGivesWrongResults) {
   EXPECT_GT(wrong, kThreads / 8) << "without the barrier, about half the reads should be stale";
 }
 
-TEST(CudaEmu, ABarrierNotReachedByEveryThreadIsALaunchFailure) {
-  Device<int> dy(kThreads);
-  divergent_barrier<<<1, kThreads>>>(dy.p);
-  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "the launch itself is valid; the grid has not run yet";
-  EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure) << "reported when the host waits, as CUDA does";
-  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "reading the error clears it";
+// A launch failure is sticky, as in CUDA (the context is unusable after it), so it runs in a
+// child process of its own.
+TEST(CudaEmuDeathTest, ABarrierNotReachedByEveryThreadIsAStickyLaunchFailure) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        int* y = nullptr;
+        cudaMalloc(&y, kThreads * sizeof(int));
+        divergent_barrier<<<1, kThreads>>>(y);
+        const bool launched = cudaGetLastError() == cudaSuccess;  // valid; the grid has not run yet
+        const bool reported = cudaDeviceSynchronize() == cudaErrorLaunchFailure;  // when the host waits
+        const bool sticky = cudaGetLastError() == cudaErrorLaunchFailure && cudaPeekAtLastError() == cudaErrorLaunchFailure &&
+                            cudaDeviceSynchronize() == cudaErrorLaunchFailure;
+        std::exit(launched && reported && sticky ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "reached by 128 of 256 threads");
 }
 
 TEST(CudaEmu, EveryThreadOfEveryBlockRunsOnceWithItsCoordinates) {
@@ -168,7 +179,7 @@ __global__ void copy_ints(const int* x, int* y, int n) {
 
 struct Stream {
   cudaStream_t s = nullptr;
-  Stream() { EXPECT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess); }
+  explicit Stream(unsigned flags = cudaStreamNonBlocking) { EXPECT_EQ(cudaStreamCreateWithFlags(&s, flags), cudaSuccess); }
   ~Stream() { cudaStreamDestroy(s); }
 };
 
@@ -242,16 +253,19 @@ TEST(CudaEmu, AMissingStreamWaitIsSeenAndTheWaitOrdersTheStreams) {
 TEST(CudaEmu, AnEventSynchronizeWaitsForWorkUpToTheRecordOnly) {
   constexpr int n = 8;
   Device<int> d(n);
-  Pinned h(n);
+  Pinned before(n), after(n);
   Stream s;
   Event e;
-  ASSERT_EQ(cudaMemcpyAsync(h.p, d.p, n * sizeof(int), cudaMemcpyDeviceToHost, s.s), cudaSuccess);
+  for (int i = 0; i < n; ++i) before.p[i] = after.p[i] = -1;
+  ASSERT_EQ(cudaMemcpyAsync(before.p, d.p, n * sizeof(int), cudaMemcpyDeviceToHost, s.s), cudaSuccess);
   ASSERT_EQ(cudaEventRecord(e.e, s.s), cudaSuccess);
   add_one<<<1, n, 0, s.s>>>(d.p, n);
+  ASSERT_EQ(cudaMemcpyAsync(after.p, d.p, n * sizeof(int), cudaMemcpyDeviceToHost, s.s), cudaSuccess);
   ASSERT_EQ(cudaEventSynchronize(e.e), cudaSuccess);
-  EXPECT_EQ(h.p[0], 0);
+  EXPECT_EQ(before.p[0], 0) << "the copy before the record has run";
+  EXPECT_EQ(after.p[0], -1) << "the copy after the record has not";
   ASSERT_EQ(cudaStreamSynchronize(s.s), cudaSuccess);
-  EXPECT_EQ(d.get()[0], 1);
+  EXPECT_EQ(after.p[0], 1);
 }
 
 TEST(CudaEmu, TheLegacyStreamDoesNotOrderNonBlockingStreams) {
@@ -269,6 +283,65 @@ TEST(CudaEmu, TheLegacyStreamDoesNotOrderNonBlockingStreams) {
   }
   EXPECT_GT(before, 0);
   EXPECT_LT(before, 20);
+}
+
+TEST(CudaEmu, TheLegacyStreamAndBlockingStreamsWaitForEachOther) {
+  constexpr int n = 16;
+  Stream blocking(cudaStreamDefault);
+  for (int round = 0; round < 10; ++round) {
+    Device<int> a(n), b(n);
+    ASSERT_EQ(cudaMemset(a.p, 1, n * sizeof(int)), cudaSuccess);  // legacy stream
+    copy_ints<<<1, n, 0, blocking.s>>>(a.p, b.p, n);               // waits for the memset
+    add_one<<<1, n, 0, nullptr>>>(b.p, n);                          // legacy: waits for the copy
+    ASSERT_EQ(cudaStreamSynchronize(nullptr), cudaSuccess);
+    ASSERT_EQ(b.get()[0], 0x01010101 + 1) << "round " << round;
+  }
+}
+
+// In CUDA a device-to-device cudaMemcpy, and one from pageable memory, return without waiting
+// for the copy, which a non-blocking stream's kernel is then not ordered after.
+TEST(CudaEmu, SomeSynchronousCopiesDoNotWait) {
+  constexpr int n = 16;
+  Stream s;
+  int stale_d2d = 0, stale_h2d = 0;
+  std::vector<int> ones(n, 1);
+  for (int round = 0; round < 20; ++round) {
+    Device<int> src(n), mid(n), dst(n), dst2(n);
+    src.put(ones);
+    ASSERT_EQ(cudaMemcpy(mid.p, src.p, n * sizeof(int), cudaMemcpyDeviceToDevice), cudaSuccess);
+    copy_ints<<<1, n, 0, s.s>>>(mid.p, dst.p, n);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    stale_d2d += dst.get()[0] == 0 ? 1 : 0;
+    Device<int> fresh(n);
+    ASSERT_EQ(cudaMemcpy(fresh.p, ones.data(), n * sizeof(int), cudaMemcpyHostToDevice), cudaSuccess);
+    copy_ints<<<1, n, 0, s.s>>>(fresh.p, dst2.p, n);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    stale_h2d += dst2.get()[0] == 0 ? 1 : 0;
+  }
+  EXPECT_GT(stale_d2d, 0) << "a kernel after a device-to-device cudaMemcpy should sometimes run first";
+  EXPECT_GT(stale_h2d, 0) << "a kernel after a pageable cudaMemcpy should sometimes run first";
+}
+
+TEST(CudaEmu, StreamDestroyReturnsAtOnceAndItsWorkStillRuns) {
+  constexpr int n = 8;
+  Device<int> d(n);
+  Pinned h(n);
+  for (int i = 0; i < n; ++i) h.p[i] = -1;
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  add_one<<<1, n, 0, s>>>(d.p, n);
+  ASSERT_EQ(cudaMemcpyAsync(h.p, d.p, n * sizeof(int), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
+  EXPECT_EQ(h.p[0], -1) << "destroying a stream does not wait for its work";
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(h.p[0], 1);
+}
+
+TEST(CudaEmu, CopiesOfAKindTheEmulatorInfersAreRefused) {
+  Device<int> d(4);
+  std::vector<int> h(4);
+  EXPECT_EQ(cudaMemcpy(h.data(), d.p, 4 * sizeof(int), cudaMemcpyDefault), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
 }
 
 #if defined(__SANITIZE_ADDRESS__)

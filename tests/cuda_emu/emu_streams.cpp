@@ -8,10 +8,12 @@
 // random (seeded by KNOTNET_EMU_SEED) among the streams whose next piece may run: each stream in
 // its own order, after the events it was told to wait for, and the legacy default stream ordered
 // with the blocking streams as CUDA orders it (cudaStreamNonBlocking streams are not). Each wait
-// is, at random, either lazy, running only the work it waits for and what that work depends on,
-// or mixed, interleaving other streams' work with it.
+// runs in one of three orders, at random: lazy (only the work it waits for and what that work
+// depends on), mixed (other streams' work interleaved with it), or others first (every other
+// piece of work that may run goes before it). KNOTNET_EMU_WAIT_ORDER=lazy|mixed|others-first
+// fixes the order, for a test that needs one to see a fault every time.
 //
-// So work runs as late as CUDA allows, or earlier, and work on two streams that no event orders
+// So work runs as late as CUDA allows, or as early, and work on two streams that no event orders
 // runs in either order. A missing cudaStreamWaitEvent lets a kernel read a buffer before the copy
 // into it has run; a host that reads pinned memory before waiting for the copy into it reads old
 // bytes; a host that refills a pinned buffer before the copy out of it has run sends the new
@@ -34,7 +36,8 @@ struct kn_emu_stream {
     std::vector<uint64_t> after;  // ids that must have run first (besides this stream's order)
     std::function<void()> run;    // empty for event records and waits
   };
-  bool blocking = true;  // ordered with the legacy default stream
+  bool blocking = true;    // ordered with the legacy default stream
+  bool destroyed = false;  // by cudaStreamDestroy; deleted once its queue is empty
   std::deque<Work> queue;
   uint64_t last = 0;  // id of the last work queued here
 };
@@ -48,7 +51,7 @@ namespace {
 
 struct Queue {
   kn_emu_stream legacy;
-  std::vector<kn_emu_stream*> streams;  // created and not destroyed
+  std::vector<kn_emu_stream*> streams;  // created, and not yet deleted after cudaStreamDestroy
   std::unordered_map<uint64_t, kn_emu_stream*> pending;  // queued work not yet run, by id
   uint64_t next_id = 0;
   std::mt19937_64 rng;
@@ -59,6 +62,12 @@ struct Queue {
     rng.seed(seed && *seed ? std::strtoull(seed, nullptr, 10) : 1u);
     const char* sync = std::getenv("KNOTNET_EMU_SYNC");
     run_at_once = sync && *sync && std::string(sync) != "0";
+  }
+
+  // Deletes a destroyed stream whose queue has run empty.
+  void retire(kn_emu_stream* s) {
+    streams.erase(std::remove(streams.begin(), streams.end(), s), streams.end());
+    delete s;
   }
 
   bool done(uint64_t id) const { return id == 0 || pending.count(id) == 0; }
@@ -88,15 +97,30 @@ struct Queue {
     return need;
   }
 
-  // Runs one piece of queued work that may run now, chosen at random among the streams; only
-  // from `only` when it is given.
-  void run_one(const std::unordered_set<uint64_t>* only = nullptr) {
-    std::vector<kn_emu_stream*> candidates;
+  enum class Order { lazy, mixed, others_first };
+
+  Order wait_order() {
+    const char* v = std::getenv("KNOTNET_EMU_WAIT_ORDER");
+    if (!v || !*v) return static_cast<Order>(rng() % 3);
+    const std::string o(v);
+    if (o == "lazy") return Order::lazy;
+    if (o == "mixed") return Order::mixed;
+    if (o == "others-first") return Order::others_first;
+    std::fprintf(stderr, "[cuda-emu] KNOTNET_EMU_WAIT_ORDER=%s: expected lazy, mixed or others-first\n", v);
+    std::abort();
+  }
+
+  // Runs one piece of queued work that may run now, chosen at random among the streams. With
+  // `need`: from the needed work only, or, when others_first, from the rest while any may run.
+  void run_one(const std::unordered_set<uint64_t>* need = nullptr, bool others_first = false) {
+    std::vector<kn_emu_stream*> needed, others;
     auto consider = [&](kn_emu_stream* s) {
-      if (ready(*s) && (!only || only->count(s->queue.front().id))) candidates.push_back(s);
+      if (!ready(*s)) return;
+      (need && need->count(s->queue.front().id) == 0 ? others : needed).push_back(s);
     };
     consider(&legacy);
     for (kn_emu_stream* s : streams) consider(s);
+    const std::vector<kn_emu_stream*>& candidates = others_first && !others.empty() ? others : needed;
     if (candidates.empty()) {
       // Cannot happen: work only ever waits on work queued before it.
       std::fprintf(stderr, "[cuda-emu] queued work waits for work that can never run\n");
@@ -105,16 +129,17 @@ struct Queue {
     kn_emu_stream* s = candidates[rng() % candidates.size()];
     kn_emu_stream::Work w = std::move(s->queue.front());
     s->queue.pop_front();
+    pending.erase(w.id);  // first: work that throws must not stay pending forever
+    if (s->destroyed && s->queue.empty()) retire(s);
     if (w.run) w.run();
-    pending.erase(w.id);
   }
 
-  // Runs queued work until the work with this id has run: lazily or mixed, at random.
+  // Runs queued work until the work with this id has run, in a wait order (above).
   void run_until_done(uint64_t id) {
     if (done(id)) return;
-    const bool lazy = (rng() & 1) != 0;
-    const std::unordered_set<uint64_t> need = lazy ? needed_for(id) : std::unordered_set<uint64_t>{};
-    while (!done(id)) run_one(lazy ? &need : nullptr);
+    const Order order = wait_order();
+    const std::unordered_set<uint64_t> need = order == Order::mixed ? std::unordered_set<uint64_t>{} : needed_for(id);
+    while (!done(id)) run_one(order == Order::mixed ? nullptr : &need, order == Order::others_first);
   }
 
   void run_all() {
@@ -133,6 +158,10 @@ uint64_t enqueue(cudaStream_t stream, std::function<void()> work, uint64_t after
   std::lock_guard<std::recursive_mutex> lock(device_lock());
   Queue& q = queue();
   kn_emu_stream& s = q.stream(stream);
+  if (s.destroyed) {
+    std::fprintf(stderr, "[cuda-emu] work queued on a stream after cudaStreamDestroy\n");
+    std::abort();
+  }
   kn_emu_stream::Work w{++q.next_id, {}, std::move(work)};
   if (!q.done(after)) w.after.push_back(after);
   if (&s == &q.legacy) {
@@ -173,27 +202,25 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
 
 cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 
-// CUDA lets the stream's queued work finish after this returns; running it now is one of the
-// orders CUDA allows.
+// Returns at once, as CUDA's does: the stream's queued work still runs when waited for, and the
+// stream is deleted when its queue has run empty.
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   if (!s) return fail(cudaErrorInvalidValue, "cudaStreamDestroy of the default stream");
   std::lock_guard<std::recursive_mutex> lock(kn_emu::device_lock());
-  auto& q = kn_emu::queue();
-  q.run_until_done(s->last);
-  q.streams.erase(std::remove(q.streams.begin(), q.streams.end(), s), q.streams.end());
-  delete s;
+  s->destroyed = true;
+  if (s->queue.empty()) kn_emu::queue().retire(s);
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   std::lock_guard<std::recursive_mutex> lock(kn_emu::device_lock());
   kn_emu::wait_for(kn_emu::queue().stream(s).last);
-  return kn_emu::take_async_error();
+  return kn_emu::async_error();
 }
 
 cudaError_t cudaDeviceSynchronize() {
   kn_emu::wait_for_all();
-  return kn_emu::take_async_error();
+  return kn_emu::async_error();
 }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
@@ -229,5 +256,5 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (!e) return fail(cudaErrorInvalidValue, "cudaEventSynchronize on a null event");
   std::lock_guard<std::recursive_mutex> lock(kn_emu::device_lock());
   kn_emu::wait_for(e->recorded);
-  return kn_emu::take_async_error();
+  return kn_emu::async_error();
 }

@@ -51,4 +51,19 @@ int run_command(const std::string& command, std::string* output) {
 
 bool have_gpu() { return cuda_device_present(); }
 
+ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {
+  if (const char* old = std::getenv(name)) {
+    had_value_ = true;
+    old_value_ = old;
+  }
+  setenv(name, value, 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (had_value_)
+    setenv(name_.c_str(), old_value_.c_str(), 1);
+  else
+    unsetenv(name_.c_str());
+}
+
 }  // namespace knotnet::test

@@ -36,4 +36,18 @@ int run_command(const std::string& command, std::string* output = nullptr);
 // True when this machine has a usable CUDA device (always false in a build without CUDA).
 bool have_gpu();
 
+// Sets an environment variable for one scope (the CUDA emulator's knobs, for one test).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  bool had_value_ = false;
+  std::string old_value_;
+};
+
 }  // namespace knotnet::test
