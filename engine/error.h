@@ -23,6 +23,13 @@ class Error : public std::runtime_error {
   int line_;
 };
 
+// A cuDNN convolution that needs more workspace than the memory plan allows, at the planned
+// batch or at a smaller one: the caller may put the layer on the implicit GEMM instead.
+class NoCudnnAlgorithm : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 // Builds a message from any streamable pieces.
 template <typename... Args>

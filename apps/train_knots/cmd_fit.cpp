@@ -251,13 +251,11 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   std::unique_ptr<Model> built;
   try {
     built = std::make_unique<Model>(spec, mopt, info.image_shape);
-  } catch (const Error& e) {
-    // Under a small workspace limit cuDNN may offer no algorithm for some convolution. Then
-    // every convolution goes to the implicit GEMM (the budget's last fallback), if that plan
-    // fits the budget too; nothing was allocated yet either way.
-    if (mopt.device != Device::cuda || mopt.all_conv_implicit ||
-        std::string(e.what()).find("cuDNN offers no") == std::string::npos)
-      throw;
+  } catch (const NoCudnnAlgorithm& e) {
+    // Under a small workspace limit cuDNN may offer no algorithm for some convolution, or none
+    // within the limit at every batch size. Then every convolution goes to the implicit GEMM (the
+    // budget's last fallback), if that plan fits the budget too; nothing was allocated yet.
+    if (mopt.device != Device::cuda || mopt.all_conv_implicit) throw;
     ModelOptions implicit = mopt;
     implicit.all_conv_implicit = true;
     implicit.allocate = false;

@@ -30,6 +30,12 @@ const Perf* pick(const std::vector<Perf>& perfs, int count, ConvMath math, size_
   return nullptr;
 }
 
+// Throws NoCudnnAlgorithm (which fit answers with the implicit GEMM) unless ok.
+template <class... Args>
+void require_algorithm(bool ok, int line, const Args&... what) {
+  if (!ok) throw NoCudnnAlgorithm(detail::concat(what...), __FILE__, line);
+}
+
 const char* math_name(cudnnMathType_t m) {
   switch (m) {
     case CUDNN_DEFAULT_MATH: return "default";
@@ -92,7 +98,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, fwd_desc_, y_desc_, max_count,
                                                         &count, fwd.data()));
   const auto* f = pick(fwd, count, math, workspace_limit);
-  KN_CHECK(f, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ", workspace_limit, " bytes");
+  require_algorithm(f != nullptr, __LINE__, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ", workspace_limit, " bytes");
   fwd_algo_ = f->algo, fwd_math_ = f->mathType, fwd_ws_ = f->memory;
   KN_CUDNN_CHECK(cudnnSetConvolutionMathType(fwd_desc_, fwd_math_));
 
@@ -101,7 +107,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, bwd_filter_desc_, w_desc_,
                                                                max_count, &count, bf.data()));
   const auto* pf = pick(bf, count, math, workspace_limit);
-  KN_CHECK(pf, shape_text(d), ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit,
+  require_algorithm(pf != nullptr, __LINE__, shape_text(d), ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit,
            " bytes");
   bwd_filter_algo_ = pf->algo, bwd_filter_math_ = pf->mathType, bwd_filter_ws_ = pf->memory;
   KN_CUDNN_CHECK(cudnnSetConvolutionMathType(bwd_filter_desc_, bwd_filter_math_));
@@ -112,7 +118,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
     KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, bwd_data_desc_, x_desc_,
                                                                max_count, &count, bd.data()));
     const auto* pd = pick(bd, count, math, workspace_limit);
-    KN_CHECK(pd, shape_text(d), ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit,
+    require_algorithm(pd != nullptr, __LINE__, shape_text(d), ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit,
              " bytes");
     bwd_data_algo_ = pd->algo, bwd_data_math_ = pd->mathType, bwd_data_ws_ = pd->memory;
     KN_CUDNN_CHECK(cudnnSetConvolutionMathType(bwd_data_desc_, bwd_data_math_));
@@ -128,7 +134,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
     algorithms_ws = std::max(algorithms_ws, need_at_current_batch(true, need_data_grad_, true));
   }
   set_batch(d.n);
-  KN_CHECK(algorithms_ws <= workspace_limit, shape_text(d), ": at a batch smaller than ", d.n,
+  require_algorithm(algorithms_ws <= workspace_limit, __LINE__, shape_text(d), ": at a batch smaller than ", d.n,
            ", the chosen algorithms need ", algorithms_ws, " bytes of workspace, more than the ", workspace_limit,
            " allowed");
   const size_t bias_ws = static_cast<size_t>(column_sums_workspace(d.n * d.oh * d.ow, d.f)) * sizeof(double);

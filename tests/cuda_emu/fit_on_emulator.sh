@@ -63,6 +63,15 @@ grep -q 'cuDNN offers no forward algorithm within a workspace of 4194304 bytes' 
   grep -q 'with the implicit GEMM for every convolution: fits' fallback.log &&
   [ -s fallback/summary.json ] || { echo "no fallback to the implicit GEMM:"; cat fallback.log; exit 1; }
 echo "cuDNN without an algorithm under the budget's workspace: fell back to the implicit GEMM and trained"
+# The same when the algorithms fit at the planned batch but not at some smaller one (the
+# stand-in wants 8 MiB at odd batch sizes only): the plan covers every batch size, so fit falls
+# back before training rather than failing at an epoch's partial last batch.
+KNOTNET_EMU_CUDNN_WORKSPACE_ODD=8388608 "$emu" "${short[@]}" --gpu-mem 12MiB --out fallback_odd >fallback_odd.log 2>&1 ||
+  { cat fallback_odd.log; exit 1; }
+grep -q 'at a batch smaller than 32, the chosen algorithms need 8388608 bytes' fallback_odd.log &&
+  grep -q 'every convolution runs on the implicit GEMM instead' fallback_odd.log &&
+  [ -s fallback_odd/summary.json ] || { echo "no fallback for a smaller batch's workspace:"; cat fallback_odd.log; exit 1; }
+echo "cuDNN needing more workspace at a smaller batch: fell back to the implicit GEMM and trained"
 
 # A budget below every plan: refused with the report, nothing written.
 if "$emu" "${short[@]}" --gpu-mem 2MiB --out refused >refused.log 2>&1; then
