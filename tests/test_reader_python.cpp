@@ -63,11 +63,15 @@ void expect_file_reads_back(const std::string& path, bool expect_float = false) 
   EXPECT_EQ(seen, kN);
 }
 
+// Skips the test where /usr/bin/python3 lacks the module. A macro: GTEST_SKIP() in a helper
+// function would return from the helper only, and the test would run on and fail.
+#define KN_NEED_PYTHON_MODULE(module)                                                        \
+  do {                                                                                       \
+    if (!python_has(module)) GTEST_SKIP() << "/usr/bin/python3 has no " << (module);         \
+  } while (0)
+
 class ReaderPython : public ::testing::Test {
  protected:
-  void need(const char* module) {
-    if (!python_has(module)) GTEST_SKIP() << "/usr/bin/python3 has no " << module;
-  }
   std::string write(const std::string& body) {
     const std::string out = (dir / "py.h5").string();
     std::string log;
@@ -79,7 +83,7 @@ class ReaderPython : public ::testing::Test {
 };
 
 TEST_F(ReaderPython, H5pySeedLayoutContiguous) {
-  need("h5py");
+  KN_NEED_PYTHON_MODULE("h5py");
   expect_file_reads_back(write(R"(
 import h5py
 with h5py.File(path, 'w') as f:
@@ -89,7 +93,7 @@ with h5py.File(path, 'w') as f:
 }
 
 TEST_F(ReaderPython, H5pySeedLayoutGzipAutoChunks) {
-  need("h5py");
+  KN_NEED_PYTHON_MODULE("h5py");
   std::string p = write(R"(
 import h5py
 with h5py.File(path, 'w') as f:
@@ -103,7 +107,7 @@ with h5py.File(path, 'w') as f:
 }
 
 TEST_F(ReaderPython, H5pyImagesTiledChunksIntegerLabels) {
-  need("h5py");
+  KN_NEED_PYTHON_MODULE("h5py");
   std::string p = write(R"(
 import h5py
 with h5py.File(path, 'w') as f:
@@ -117,7 +121,7 @@ with h5py.File(path, 'w') as f:
 }
 
 TEST_F(ReaderPython, H5pyFloatImagesInUnitRange) {
-  need("h5py");
+  KN_NEED_PYTHON_MODULE("h5py");
   expect_file_reads_back(write(R"(
 import h5py
 with h5py.File(path, 'w') as f:
@@ -128,7 +132,7 @@ with h5py.File(path, 'w') as f:
 }
 
 TEST_F(ReaderPython, PyTablesSeedLayoutEArrayZlibShuffle) {
-  need("tables");
+  KN_NEED_PYTHON_MODULE("tables");
   std::string p = write(R"(
 import tables
 with tables.open_file(path, 'w') as f:
@@ -146,7 +150,7 @@ with tables.open_file(path, 'w') as f:
 }
 
 TEST_F(ReaderPython, PyTablesArrays) {
-  need("tables");
+  KN_NEED_PYTHON_MODULE("tables");
   expect_file_reads_back(write(R"(
 import tables
 with tables.open_file(path, 'w') as f:
