@@ -24,6 +24,7 @@
 
 #include "bench/cuda_bench.h"
 #include "engine/cuda_context.h"
+#include "engine/layers/conv.h"
 #include "engine/model.h"
 #include "io/toy_data.h"
 
@@ -78,12 +79,24 @@ struct PinnedBatch {
   }
 };
 
-void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
+// The convolutions' algorithms, once per configuration (at batch 128), for the log.
+void print_algorithms(const std::string& row, const Model& model) {
+  for (const auto& layer : model.layers())
+    if (const auto* conv = dynamic_cast<const ConvLayer*>(layer.get()))
+      std::fprintf(stderr, "%s %s: %s\n", row.c_str(), conv->name().c_str(), conv->device_algorithms().c_str());
+}
+
+void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse, bool deterministic) {
   const int64_t batch = state.range(0);
   ModelOptions opt = step_options(batch);
   opt.tf32 = tf32;
   opt.fuse = fuse;
+  opt.cudnn_deterministic = deterministic;
   Model model(seed_with(algo), opt);
+  if (batch == 128 && !*algo)
+    print_algorithms(std::string(tf32 ? "tf32" : "fp32") + (deterministic ? " deterministic-first" : " fastest") +
+                         (fuse ? "" : " unfused"),
+                     model);
   const PinnedBatch pinned(batch);
   const Tensor &x = pinned.x, &y = pinned.y;
 
@@ -112,10 +125,12 @@ void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse) 
   state.counters["batch"] = double(batch);
 }
 
-void fit_steps_body(benchmark::State& state, bool pipelined) {
+void fit_steps_body(benchmark::State& state, bool pipelined, bool tf32) {
   constexpr int kSteps = 16;  // steps per timed iteration, which ends with every step collected
   const int64_t batch = state.range(0);
-  Model model(seed_with(""), step_options(batch));
+  ModelOptions opt = step_options(batch);
+  opt.tf32 = tf32;
+  Model model(seed_with(""), opt);
   const PinnedBatch pinned(batch);
   const Tensor &x = pinned.x, &y = pinned.y;
   DeviceStaging& staging = model.device_staging();
@@ -140,12 +155,12 @@ void fit_steps_body(benchmark::State& state, bool pipelined) {
 
 }  // namespace
 
-void fit_steps(benchmark::State& state, bool pipelined) {
-  knotnet::bench::skip_on_error(state, [&] { fit_steps_body(state, pipelined); });
+void fit_steps(benchmark::State& state, bool pipelined, bool tf32 = false) {
+  knotnet::bench::skip_on_error(state, [&] { fit_steps_body(state, pipelined, tf32); });
 }
 
-void step(benchmark::State& state, const char* algo, bool tf32, bool fuse) {
-  knotnet::bench::skip_on_error(state, [&] { step_body(state, algo, tf32, fuse); });
+void step(benchmark::State& state, const char* algo, bool tf32, bool fuse, bool deterministic = true) {
+  knotnet::bench::skip_on_error(state, [&] { step_body(state, algo, tf32, fuse, deterministic); });
 }
 
 BENCHMARK_CAPTURE(step, seed_fp32_cudnn, "", false, true)
@@ -154,6 +169,11 @@ BENCHMARK_CAPTURE(step, seed_fp32_implicit, "implicit", false, true)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_CAPTURE(step, seed_tf32_cudnn, "", true, true)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+// cuDNN's algorithms as its heuristics rank them, without preferring deterministic ones.
+BENCHMARK_CAPTURE(step, seed_fp32_cudnn_fastest, "", false, true, false)
+    ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(step, seed_tf32_cudnn_fastest, "", true, true, false)
+    ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 // The unfused GPU path (batchnorm, relu and maxpool as three layers), for the fusion's gain.
 BENCHMARK_CAPTURE(step, seed_fp32_cudnn_unfused, "", false, false)
     ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
@@ -162,6 +182,11 @@ BENCHMARK_CAPTURE(fit_steps, seed_fp32_cudnn_pipelined, true)
     ->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(fit_steps, seed_fp32_cudnn_one_at_a_time, false)
     ->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+// With TF32 the step is ~8 ms on an H100 instead of ~180, so the host's gaps weigh more.
+BENCHMARK_CAPTURE(fit_steps, seed_tf32_cudnn_pipelined, true, true)
+    ->Arg(50)->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(fit_steps, seed_tf32_cudnn_one_at_a_time, false, true)
+    ->Arg(50)->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 #endif
 

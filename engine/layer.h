@@ -68,6 +68,7 @@ struct DevicePlan {
   // true: convolutions run on the hand-written implicit GEMM, not cuDNN (fitting a budget).
   bool force_implicit_conv = false;
   bool tf32 = false;                 // cuDNN convolutions may use TF32 tensor cores
+  bool cudnn_deterministic = true;   // prefer cuDNN's deterministic algorithms (ModelOptions)
   bool needs_input_grad = true;      // false for the first layer (nobody reads its dx)
 };
 

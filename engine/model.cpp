@@ -59,6 +59,7 @@ void Model::prepare_device_layers() {
     dp.needs_input_grad = i > 0;
     dp.force_implicit_conv = options_.all_conv_implicit;
     dp.tf32 = options_.tf32;
+    dp.cudnn_deterministic = options_.cudnn_deterministic;
     layers_[i]->prepare_device(dp);
   }
 }

@@ -59,6 +59,9 @@ struct ModelOptions {
   // Off by default: strict fp32, as on the CPU. The dense layers' SGEMM and the implicit GEMM are
   // strict fp32 either way.
   bool tf32 = false;
+  // CUDA: of the cuDNN algorithms allowed, prefer deterministic ones (the same results run after
+  // run) over the heuristics' fastest. bench_step measures what it costs.
+  bool cudnn_deterministic = true;
   // CUDA: run batchnorm -> relu (-> maxpool 2) as one fused layer (engine/layers/
   // fused_bn_relu_pool.h): less memory, fewer passes. false keeps the unfused GPU path, for
   // testing the fused one. The CPU never fuses.

@@ -81,7 +81,7 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   try {
     cudnn_.reset(new cuda::CudnnConv(CudaContext::get().cudnn(), dims_,
                                      plan.tf32 ? cuda::ConvMath::tf32 : cuda::ConvMath::fp32,
-                                     plan.cudnn_workspace_limit, plan.needs_input_grad));
+                                     plan.cudnn_workspace_limit, plan.needs_input_grad, plan.cudnn_deterministic));
   } catch (const NoCudnnAlgorithm& e) {  // keeps its type: fit falls back to the implicit GEMM on it
     throw NoCudnnAlgorithm("layer '" + name() + "' (" + describe() + "): " + e.what() +
                                "; write 'implicit' at the end of this conv line to use the hand-written convolution",

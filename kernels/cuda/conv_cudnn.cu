@@ -18,8 +18,8 @@ namespace knotnet::cuda {
 namespace {
 
 template <class Perf>
-const Perf* pick(const std::vector<Perf>& perfs, int count, ConvMath math, size_t limit) {
-  for (bool need_deterministic : {true, false})
+const Perf* pick(const std::vector<Perf>& perfs, int count, ConvMath math, size_t limit, bool prefer_deterministic) {
+  for (bool need_deterministic : {prefer_deterministic, false})
     for (int i = 0; i < count; ++i) {
       const Perf& p = perfs[static_cast<size_t>(i)];
       if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
@@ -56,8 +56,8 @@ std::string shape_text(const ConvDims& d) {
 }  // namespace
 
 CudnnConv::CudnnConv(cudnnHandle_t handle, const ConvDims& d, ConvMath math, size_t workspace_limit,
-                     bool need_data_grad)
-    : handle_(handle), dims_(d), need_data_grad_(need_data_grad) {
+                     bool need_data_grad, bool prefer_deterministic)
+    : handle_(handle), dims_(d), need_data_grad_(need_data_grad), prefer_deterministic_(prefer_deterministic) {
   // Descriptors made before a refusal (no algorithm within the limit) are destroyed with it.
   try {
     build(math, workspace_limit);
@@ -97,7 +97,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(static_cast<size_t>(std::max(max_count, 1)));
   KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, fwd_desc_, y_desc_, max_count,
                                                         &count, fwd.data()));
-  const auto* f = pick(fwd, count, math, workspace_limit);
+  const auto* f = pick(fwd, count, math, workspace_limit, prefer_deterministic_);
   require_algorithm(f != nullptr, __LINE__, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ", workspace_limit, " bytes");
   fwd_algo_ = f->algo, fwd_math_ = f->mathType, fwd_ws_ = f->memory;
   KN_CUDNN_CHECK(cudnnSetConvolutionMathType(fwd_desc_, fwd_math_));
@@ -106,7 +106,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> bf(static_cast<size_t>(std::max(max_count, 1)));
   KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, bwd_filter_desc_, w_desc_,
                                                                max_count, &count, bf.data()));
-  const auto* pf = pick(bf, count, math, workspace_limit);
+  const auto* pf = pick(bf, count, math, workspace_limit, prefer_deterministic_);
   require_algorithm(pf != nullptr, __LINE__, shape_text(d), ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit,
            " bytes");
   bwd_filter_algo_ = pf->algo, bwd_filter_math_ = pf->mathType, bwd_filter_ws_ = pf->memory;
@@ -117,7 +117,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> bd(static_cast<size_t>(std::max(max_count, 1)));
     KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, bwd_data_desc_, x_desc_,
                                                                max_count, &count, bd.data()));
-    const auto* pd = pick(bd, count, math, workspace_limit);
+    const auto* pd = pick(bd, count, math, workspace_limit, prefer_deterministic_);
     require_algorithm(pd != nullptr, __LINE__, shape_text(d), ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit,
              " bytes");
     bwd_data_algo_ = pd->algo, bwd_data_math_ = pd->mathType, bwd_data_ws_ = pd->memory;

@@ -29,8 +29,10 @@ class CudnnConv {
   // Plans for batch d.n (the largest batch the layer will see). Throws naming the shape when
   // cuDNN offers no algorithm for a direction within workspace_limit bytes under `math`;
   // supported() says beforehand whether the shape is expressible at all.
+  // prefer_deterministic: of the algorithms allowed, take the heuristics' first deterministic one
+  // when there is one (reproducible runs), else their first (usually the fastest).
   CudnnConv(cudnnHandle_t handle, const ConvDims& d, ConvMath math, size_t workspace_limit,
-            bool need_data_grad = true);
+            bool need_data_grad = true, bool prefer_deterministic = true);
   ~CudnnConv();
   CudnnConv(const CudnnConv&) = delete;
   CudnnConv& operator=(const CudnnConv&) = delete;
@@ -60,6 +62,7 @@ class CudnnConv {
   cudnnHandle_t handle_;
   ConvDims dims_;
   bool need_data_grad_;
+  bool prefer_deterministic_;
   int64_t cur_n_ = -1;
   // Workspace needed at the last batch size each direction ran at (asked of cuDNN once per size).
   int64_t fwd_need_n_ = -1, bwd_need_n_ = -1;
