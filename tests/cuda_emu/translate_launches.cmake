@@ -15,8 +15,9 @@ endif()
 # Every shared array is announced to the scheduler where it is declared, which it fills with 0xFF
 # bytes before each block (emu_runtime.cpp):   __shared__ T name[dims];   becomes
 #   static T name[dims]; ::kn_emu::use_shared(name, sizeof name);
+# One array per declaration: `__shared__ float a[4], b[4];` is left alone and stops the build.
 string(REGEX REPLACE
-  "__shared__[ \t]+([A-Za-z_][A-Za-z0-9_:]*)[ \t]+([A-Za-z_][A-Za-z0-9_]*)(\\[[^;]*\\])[ \t]*;"
+  "__shared__[ \t]+([A-Za-z_][A-Za-z0-9_:]*)[ \t]+([A-Za-z_][A-Za-z0-9_]*)((\\[[^];,]*\\])+)[ \t]*;"
   "static \\1 \\2\\3; ::kn_emu::use_shared(\\2, sizeof \\2);"
   text "${text}")
 if(text MATCHES "__shared__")
