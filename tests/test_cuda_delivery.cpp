@@ -30,14 +30,7 @@ namespace {
 
 using test::have_gpu;
 
-const char* kSpec =
-    "input 8 8 3\n"
-    "conv 4 3 same implicit\n"
-    "relu\n"
-    "maxpool 2\n"
-    "flatten\n"
-    "dense 3\n"
-    "softmax\n";
+const char* const kSpec = test::small_deterministic_spec();
 
 ModelOptions options(Device device, int64_t batch) {
   ModelOptions o;

@@ -21,14 +21,7 @@
 namespace knotnet {
 namespace {
 
-const char* kSpec =
-    "input 8 8 3\n"
-    "conv 4 3 same implicit\n"
-    "relu\n"
-    "maxpool 2\n"
-    "flatten\n"
-    "dense 3\n"
-    "softmax\n";
+const char* const kSpec = test::small_deterministic_spec();
 
 ModelOptions gpu_options(double lr) {
   ModelOptions o;

@@ -48,6 +48,18 @@ inline bool cuda_device_present() {
 #endif
 }
 
+// A small model for the delivery and trainer tests, 8x8x3 images: its convolution is the
+// hand-written implicit GEMM, which is deterministic, so two runs can be compared bit for bit.
+inline const char* small_deterministic_spec() {
+  return "input 8 8 3\n"
+         "conv 4 3 same implicit\n"
+         "relu\n"
+         "maxpool 2\n"
+         "flatten\n"
+         "dense 3\n"
+         "softmax\n";
+}
+
 inline bool small_run() {
   const char* v = std::getenv("KNOTNET_GPU_SMALL");
   return v && *v && std::string(v) != "0";
