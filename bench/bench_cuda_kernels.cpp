@@ -291,17 +291,28 @@ void BM_SgemmDenseForwardCublas(benchmark::State& st) {
   cublasDestroy(h);
 }
 
-// conv_2 of the seed model: (128, 63, 63, 64) -> 96 filters, 3x3, same.
-cuda::ConvDims conv2() { return cuda::ConvDims::make(kN, 63, 63, 64, 3, 96, true); }
+// The seed model's convolutions at batch kN: conv_1 (128, 128, 128, 3) -> 64 filters, 3x3,
+// valid; conv_2 (128, 63, 63, 64) -> 96, same; conv_3 (128, 31, 31, 96) -> 128, valid. All three
+// are timed, because the strict-fp32 cuDNN step was 23x slower than the TF32 one on an H100
+// while conv_2 alone was only 5x slower (docs/cuda_backend.md, "First GPU run").
+template <int L>
+cuda::ConvDims seed_conv() {
+  static_assert(L >= 1 && L <= 3, "the seed model has three convolutions");
+  if constexpr (L == 1) return cuda::ConvDims::make(kN, 128, 128, 3, 3, 64, false);
+  if constexpr (L == 2) return cuda::ConvDims::make(kN, 63, 63, 64, 3, 96, true);
+  return cuda::ConvDims::make(kN, 31, 31, 96, 3, 128, false);
+}
 
-void BM_Conv2ForwardImplicitGemm(benchmark::State& st) {
-  const auto d = conv2();
+template <int L>
+void BM_ConvForwardImplicitGemm(benchmark::State& st) {
+  const auto d = seed_conv<L>();
   Buf x(d.n * d.h * d.w * d.c * 4), w(d.f * d.patch() * 4), b(d.f * 4), y(d.n * d.oh * d.ow * d.f * 4, false);
   timed(st, 0, d.flops_forward(), [&](cudaStream_t s) { cuda::conv_igemm_forward(x.f(), w.f(), b.f(), y.f(), d, s); });
 }
 
-void BM_Conv2BackwardImplicitGemm(benchmark::State& st) {
-  const auto d = conv2();
+template <int L>
+void BM_ConvBackwardImplicitGemm(benchmark::State& st) {
+  const auto d = seed_conv<L>();
   Buf x(d.n * d.h * d.w * d.c * 4), w(d.f * d.patch() * 4), dy(d.n * d.oh * d.ow * d.f * 4), dx(d.n * d.h * d.w * d.c * 4),
       dw(d.f * d.patch() * 4), db(d.f * 4);
   const size_t wsb = cuda::conv_igemm_workspace_bytes(d);
@@ -311,9 +322,9 @@ void BM_Conv2BackwardImplicitGemm(benchmark::State& st) {
   });
 }
 
-template <cuda::ConvMath MATH>
-void BM_Conv2ForwardCudnn(benchmark::State& st) {
-  const auto d = conv2();
+template <int L, cuda::ConvMath MATH>
+void BM_ConvForwardCudnn(benchmark::State& st) {
+  const auto d = seed_conv<L>();
   cuda::CudnnConv conv(CudaContext::get().cudnn(), d, MATH, size_t{1} << 30);
   st.SetLabel(conv.describe());
   Buf x(d.n * d.h * d.w * d.c * 4), w(d.f * d.patch() * 4), b(d.f * 4), y(d.n * d.oh * d.ow * d.f * 4, false);
@@ -323,9 +334,9 @@ void BM_Conv2ForwardCudnn(benchmark::State& st) {
   });
 }
 
-template <cuda::ConvMath MATH>
-void BM_Conv2BackwardCudnn(benchmark::State& st) {
-  const auto d = conv2();
+template <int L, cuda::ConvMath MATH>
+void BM_ConvBackwardCudnn(benchmark::State& st) {
+  const auto d = seed_conv<L>();
   cuda::CudnnConv conv(CudaContext::get().cudnn(), d, MATH, size_t{1} << 30);
   st.SetLabel(conv.describe());
   Buf x(d.n * d.h * d.w * d.c * 4), w(d.f * d.patch() * 4), dy(d.n * d.oh * d.ow * d.f * 4), dx(d.n * d.h * d.w * d.c * 4),
@@ -361,12 +372,16 @@ KN_BENCH(BM_SgemmDenseForwardOurs);
 KN_BENCH(BM_SgemmDenseForwardCublas<false>)->Name("BM_SgemmDenseForwardCublasFp32");
 KN_BENCH(BM_SgemmDenseForwardCublas<true>)->Name("BM_SgemmDenseForwardCublasTf32");
 KN_BENCH(BM_SgemmDenseWeightGradOurs);
-KN_BENCH(BM_Conv2ForwardImplicitGemm);
-KN_BENCH(BM_Conv2ForwardCudnn<cuda::ConvMath::fp32>)->Name("BM_Conv2ForwardCudnnFp32");
-KN_BENCH(BM_Conv2ForwardCudnn<cuda::ConvMath::tf32>)->Name("BM_Conv2ForwardCudnnTf32");
-KN_BENCH(BM_Conv2BackwardImplicitGemm);
-KN_BENCH(BM_Conv2BackwardCudnn<cuda::ConvMath::fp32>)->Name("BM_Conv2BackwardCudnnFp32");
-KN_BENCH(BM_Conv2BackwardCudnn<cuda::ConvMath::tf32>)->Name("BM_Conv2BackwardCudnnTf32");
+#define KN_BENCH_SEED_CONV(L)                                                                                   \
+  KN_BENCH(BM_ConvForwardImplicitGemm<L>)->Name("BM_Conv" #L "ForwardImplicitGemm");                            \
+  KN_BENCH((BM_ConvForwardCudnn<L, cuda::ConvMath::fp32>))->Name("BM_Conv" #L "ForwardCudnnFp32");             \
+  KN_BENCH((BM_ConvForwardCudnn<L, cuda::ConvMath::tf32>))->Name("BM_Conv" #L "ForwardCudnnTf32");             \
+  KN_BENCH(BM_ConvBackwardImplicitGemm<L>)->Name("BM_Conv" #L "BackwardImplicitGemm");                          \
+  KN_BENCH((BM_ConvBackwardCudnn<L, cuda::ConvMath::fp32>))->Name("BM_Conv" #L "BackwardCudnnFp32");           \
+  KN_BENCH((BM_ConvBackwardCudnn<L, cuda::ConvMath::tf32>))->Name("BM_Conv" #L "BackwardCudnnTf32")
+KN_BENCH_SEED_CONV(1);
+KN_BENCH_SEED_CONV(2);
+KN_BENCH_SEED_CONV(3);
 
 }  // namespace
 
