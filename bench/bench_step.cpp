@@ -143,7 +143,7 @@ void fit_steps_body(benchmark::State& state, bool pipelined, bool tf32) {
         continue;
       }
       model.submit_train_step(db);
-      if (model.steps_in_flight() == 2) benchmark::DoNotOptimize(model.collect_step().loss);
+      if (model.steps_in_flight() == Model::kMaxStepsInFlight) benchmark::DoNotOptimize(model.collect_step().loss);
     }
     while (model.steps_in_flight() > 0) benchmark::DoNotOptimize(model.collect_step().loss);
   }

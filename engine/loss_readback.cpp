@@ -17,9 +17,7 @@ LossReadback::LossReadback() {
   try {
     for (auto& e : copied_) KN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   } catch (...) {  // no destructor runs after a constructor throws
-    for (auto& e : copied_)
-      if (e) cudaEventDestroy(e);
-    cudaFreeHost(host_);
+    release();
     throw;
   }
 #else
@@ -27,9 +25,11 @@ LossReadback::LossReadback() {
 #endif
 }
 
-LossReadback::~LossReadback() {
+LossReadback::~LossReadback() { release(); }
+
+// Statuses are ignored: this runs in the destructor; cudaFreeHost waits for the copies queued.
+void LossReadback::release() noexcept {
 #ifdef KNOTNET_HAVE_CUDA
-  // Statuses are ignored in a destructor; cudaFreeHost waits for the copies still queued.
   for (auto& e : copied_)
     if (e) cudaEventDestroy(e);
   if (host_) cudaFreeHost(host_);

@@ -32,6 +32,8 @@ class LossReadback {
   std::array<double, 2> receive(int slot) const;
 
  private:
+  void release() noexcept;  // frees what the constructor made (events, then the pinned slots)
+
   double* host_ = nullptr;  // kSlots pairs, pinned
 #ifdef KNOTNET_HAVE_CUDA
   std::array<cudaEvent_t, kSlots> copied_{};

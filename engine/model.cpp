@@ -426,8 +426,12 @@ LossResult Model::compute_loss(int64_t n, const Tensor& dlogits) {
 // The step's one wait on the GPU: the loss sums come back to the host.
 LossResult Model::finish_step(const LossResult& pending) {
   if (!on_device()) return pending;
-  const std::array<double, 2> sums = readback_->receive(readback_->send(loss_sums_view_));
-  return SoftmaxCrossEntropy::result_from_sums(sums.data(), pending.count);
+  return read_back(readback_->send(loss_sums_view_), pending.count);
+}
+
+LossResult Model::read_back(int slot, int64_t n) const {
+  const std::array<double, 2> sums = readback_->receive(slot);
+  return SoftmaxCrossEntropy::result_from_sums(sums.data(), n);
 }
 
 // (Also: a step still in flight would have its loss read back into the slot the next call uses.)
@@ -528,7 +532,7 @@ LossResult Model::train_on_device_batch(const DeviceBatch& b) {
 }
 
 void Model::submit_train_step(const DeviceBatch& b) {
-  KN_CHECK(in_flight_.size() < static_cast<size_t>(LossReadback::kSlots), "submit_train_step with ", in_flight_.size(),
+  KN_CHECK(in_flight_.size() < static_cast<size_t>(kMaxStepsInFlight), "submit_train_step with ", in_flight_.size(),
            " steps already in flight: collect_step() the oldest first");
   load_device_batch(b);
   const LossResult r = run_loaded_forward_backward(b.size);
@@ -540,8 +544,7 @@ LossResult Model::collect_step() {
   KN_CHECK(!in_flight_.empty(), "collect_step with no training step in flight");
   const InFlight f = in_flight_.front();
   in_flight_.pop_front();
-  const std::array<double, 2> sums = readback_->receive(f.slot);
-  return SoftmaxCrossEntropy::result_from_sums(sums.data(), f.count);
+  return read_back(f.slot, f.count);
 }
 
 LossResult Model::evaluate_on_device_batch(const DeviceBatch& b) {

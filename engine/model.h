@@ -11,7 +11,8 @@
 // stream, then the copy of its loss sums into a pinned host slot and an event (LossReadback,
 // engine/loss_readback.h); the host waits on that event alone (predict_on_batch: on the stream,
 // for the probabilities). submit_train_step / collect_step split a step there, so that the
-// trainer keeps the next step queued while it waits. Parameters are initialised on the host, exactly as on the CPU, and copied over.
+// trainer keeps the next step queued while it waits. Parameters are initialised on the host,
+// exactly as on the CPU, and copied over.
 // flat_parameters() and the other views are device memory then: read them through
 // engine/device_copy.h.
 //
@@ -113,6 +114,7 @@ class Model {
   // returns it. At most two steps may be in flight: the trainer submits step k+1, fetching its
   // batch while step k runs, before it collects step k. Every other call that runs or reads the
   // model on the GPU (the *_on_batch calls, evaluation) needs none in flight.
+  static constexpr int kMaxStepsInFlight = LossReadback::kSlots;
   void submit_train_step(const DeviceBatch& b);
   LossResult collect_step();
   int steps_in_flight() const { return static_cast<int>(in_flight_.size()); }
@@ -172,6 +174,8 @@ class Model {
   void load_device_batch(const DeviceBatch& b);
   LossResult compute_loss(int64_t n, const Tensor& dlogits);
   LossResult finish_step(const LossResult& pending);
+  // Waits for the loss sums copied into readback slot `slot` and makes the result of n samples.
+  LossResult read_back(int slot, int64_t n) const;
   bool on_device() const { return options_.device == Device::cuda; }
   int fwd_step(int i) const { return i; }
   int bwd_step(int i) const { return 2 * static_cast<int>(layers_.size() + 1) - 1 - i; }

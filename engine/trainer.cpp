@@ -102,7 +102,8 @@ std::vector<EpochLog> Trainer::fit(const FitOptions& options) {
         else
           account(model_.train_on_batch(images, labels));
       }
-      if (model_.steps_in_flight() == 2 || (exhausted && model_.steps_in_flight() > 0)) account(model_.collect_step());
+      if (model_.steps_in_flight() == Model::kMaxStepsInFlight || (exhausted && model_.steps_in_flight() > 0))
+        account(model_.collect_step());
     }
     KN_CHECK(seen > 0, "the training data yielded no batch in epoch ", epoch + 1);
     EpochLog log;

@@ -78,18 +78,19 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
     planned_workspace_ = std::max(plan.cudnn_workspace_limit, bias);
     return;
   }
+  // cuDNN's refusal, with this layer's name and the way out added.
+  auto explained = [&](const Error& e) {
+    return "layer '" + name() + "' (" + describe() + "): " + e.what() +
+           "; write 'implicit' at the end of this conv line to use the hand-written convolution";
+  };
   try {
     cudnn_.reset(new cuda::CudnnConv(CudaContext::get().cudnn(), dims_,
                                      plan.tf32 ? cuda::ConvMath::tf32 : cuda::ConvMath::fp32,
                                      plan.cudnn_workspace_limit, plan.needs_input_grad, plan.cudnn_deterministic));
   } catch (const NoCudnnAlgorithm& e) {  // keeps its type: fit falls back to the implicit GEMM on it
-    throw NoCudnnAlgorithm("layer '" + name() + "' (" + describe() + "): " + e.what() +
-                               "; write 'implicit' at the end of this conv line to use the hand-written convolution",
-                           e.file(), e.line());
+    throw NoCudnnAlgorithm(explained(e), e.file(), e.line());
   } catch (const Error& e) {
-    throw Error("layer '" + name() + "' (" + describe() + "): " + e.what() +
-                    "; write 'implicit' at the end of this conv line to use the hand-written convolution",
-                e.file(), e.line());
+    throw Error(explained(e), e.file(), e.line());
   }
   planned_workspace_ = cudnn_->workspace_bytes();
 #endif

@@ -98,7 +98,8 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, fwd_desc_, y_desc_, max_count,
                                                         &count, fwd.data()));
   const auto* f = pick(fwd, count, math, workspace_limit, prefer_deterministic_);
-  require_algorithm(f != nullptr, __LINE__, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ", workspace_limit, " bytes");
+  require_algorithm(f != nullptr, __LINE__, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ",
+                    workspace_limit, " bytes");
   fwd_algo_ = f->algo, fwd_math_ = f->mathType, fwd_ws_ = f->memory;
   KN_CUDNN_CHECK(cudnnSetConvolutionMathType(fwd_desc_, fwd_math_));
 
@@ -107,8 +108,8 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, bwd_filter_desc_, w_desc_,
                                                                max_count, &count, bf.data()));
   const auto* pf = pick(bf, count, math, workspace_limit, prefer_deterministic_);
-  require_algorithm(pf != nullptr, __LINE__, shape_text(d), ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit,
-           " bytes");
+  require_algorithm(pf != nullptr, __LINE__, shape_text(d),
+                    ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit, " bytes");
   bwd_filter_algo_ = pf->algo, bwd_filter_math_ = pf->mathType, bwd_filter_ws_ = pf->memory;
   KN_CUDNN_CHECK(cudnnSetConvolutionMathType(bwd_filter_desc_, bwd_filter_math_));
 
@@ -118,8 +119,8 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
     KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, bwd_data_desc_, x_desc_,
                                                                max_count, &count, bd.data()));
     const auto* pd = pick(bd, count, math, workspace_limit, prefer_deterministic_);
-    require_algorithm(pd != nullptr, __LINE__, shape_text(d), ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit,
-             " bytes");
+    require_algorithm(pd != nullptr, __LINE__, shape_text(d),
+                      ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit, " bytes");
     bwd_data_algo_ = pd->algo, bwd_data_math_ = pd->mathType, bwd_data_ws_ = pd->memory;
     KN_CUDNN_CHECK(cudnnSetConvolutionMathType(bwd_data_desc_, bwd_data_math_));
   }
@@ -135,8 +136,8 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   }
   set_batch(d.n);
   require_algorithm(algorithms_ws <= workspace_limit, __LINE__, shape_text(d), ": at a batch smaller than ", d.n,
-           ", the chosen algorithms need ", algorithms_ws, " bytes of workspace, more than the ", workspace_limit,
-           " allowed");
+                    ", the chosen algorithms need ", algorithms_ws, " bytes of workspace, more than the ",
+                    workspace_limit, " allowed");
   const size_t bias_ws = static_cast<size_t>(column_sums_workspace(d.n * d.oh * d.ow, d.f)) * sizeof(double);
   workspace_ = std::max(algorithms_ws, bias_ws);
 }
