@@ -26,9 +26,11 @@ void fail_async(cudaError_t e, const std::string& why);
 // The sticky asynchronous error; cudaSuccess while there is none.
 cudaError_t async_error();
 
-// Whether [p, p + bytes) lies inside one live device (or pinned host) allocation; bytes >= 1.
-bool in_device_memory(const void* p, size_t bytes);
+// Whether [p, p + bytes) lies inside one live pinned host allocation; bytes >= 1.
 bool in_pinned_memory(const void* p, size_t bytes);
+
+// The seed of every random choice the emulator makes: KNOTNET_EMU_SEED, default 1.
+uint64_t seed();
 
 // Runs every thread of every block of a grid now; returns what went wrong, or "" (emu_runtime.cpp).
 std::string run_grid_now(dim3 grid, dim3 block, const std::function<void()>& thread);

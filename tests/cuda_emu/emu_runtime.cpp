@@ -129,7 +129,11 @@ AllocationTable& pinned_memory() {
 
 }  // namespace
 
-bool in_device_memory(const void* p, size_t bytes) { return device_memory().contains(p, bytes); }
+uint64_t seed() {
+  const char* s = std::getenv("KNOTNET_EMU_SEED");
+  return s && *s ? std::strtoull(s, nullptr, 10) : 1u;
+}
+
 bool in_pinned_memory(const void* p, size_t bytes) { return pinned_memory().contains(p, bytes); }
 
 namespace {
@@ -173,10 +177,7 @@ struct Scheduler {
   void* main_fake_stack = nullptr;
 #endif
 
-  Scheduler() {
-    const char* s = std::getenv("KNOTNET_EMU_SEED");
-    rng.seed(s && *s ? std::strtoull(s, nullptr, 10) : 1u);
-  }
+  Scheduler() { rng.seed(kn_emu::seed()); }
 };
 
 Scheduler g_sched;  // used under device_lock()

@@ -58,8 +58,7 @@ struct Queue {
   bool run_at_once = false;
 
   Queue() {
-    const char* seed = std::getenv("KNOTNET_EMU_SEED");
-    rng.seed(seed && *seed ? std::strtoull(seed, nullptr, 10) : 1u);
+    rng.seed(kn_emu::seed());
     const char* sync = std::getenv("KNOTNET_EMU_SYNC");
     run_at_once = sync && *sync && std::string(sync) != "0";
   }
