@@ -1,8 +1,11 @@
 // knotnet's whole training step on the GPU: train_on_batch (upload of the uint8 batch,
 // conversion, forward, loss, backward, Adagrad update, the read-back of the loss) for the seed
-// model at 128x128x3, batch 50, 128 and 256: strict fp32 with cuDNN and with the implicit-GEMM
-// convolutions, and cuDNN with TF32 allowed (ModelOptions::tf32; the dense SGEMM stays fp32);
-// batchnorm -> relu -> maxpool fused (the default), and unfused at batch 128 for comparison.
+// model at 128x128x3, batch 50, 128 and 256: strict fp32 and with TF32 allowed in cuDNN's
+// convolutions (ModelOptions::tf32; the dense SGEMM and the implicit GEMM stay fp32), the
+// convolutions chosen by timing when the model is built (measured: cuDNN's algorithms against the
+// implicit GEMM per direction, the default), by cuDNN's heuristics, or the implicit GEMM alone;
+// batchnorm -> relu -> maxpool fused (the default), and unfused at batch 128 for comparison. The
+// build_ms counter is the model's construction, timing included.
 // Same model and optimizer as bench/torch_step.py, whose figures scripts/gpu-check prints beside
 // these. Non-obvious choice: the batch is uploaded from pinned host memory inside the timed
 // step (PyTorch's baseline keeps its data on the GPU; pinned uint8 is ~6 MB at batch 128, a
@@ -18,6 +21,7 @@
 // host gaps included, so the two rows' ratio is the pipeline's gain.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -86,16 +90,21 @@ void print_algorithms(const std::string& row, const Model& model) {
       std::fprintf(stderr, "%s %s: %s\n", row.c_str(), conv->name().c_str(), conv->device_algorithms().c_str());
 }
 
-void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse, bool deterministic) {
+void step_body(benchmark::State& state, const char* algo, bool tf32, bool fuse, bool deterministic,
+               ConvSearch search) {
   const int64_t batch = state.range(0);
   ModelOptions opt = step_options(batch);
   opt.tf32 = tf32;
   opt.fuse = fuse;
   opt.cudnn_deterministic = deterministic;
+  opt.conv_search = search;
+  const auto built = std::chrono::steady_clock::now();
   Model model(seed_with(algo), opt);
+  state.counters["build_ms"] =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - built).count();
   if (batch == 128 && !*algo)
-    print_algorithms(std::string(tf32 ? "tf32" : "fp32") + (deterministic ? " deterministic-first" : " fastest") +
-                         (fuse ? "" : " unfused"),
+    print_algorithms(std::string(tf32 ? "tf32 " : "fp32 ") + conv_search_name(search) +
+                         (deterministic ? " deterministic-first" : " fastest") + (fuse ? "" : " unfused"),
                      model);
   const PinnedBatch pinned(batch);
   const Tensor &x = pinned.x, &y = pinned.y;
@@ -159,33 +168,39 @@ void fit_steps(benchmark::State& state, bool pipelined, bool tf32 = false) {
   knotnet::bench::skip_on_error(state, [&] { fit_steps_body(state, pipelined, tf32); });
 }
 
-void step(benchmark::State& state, const char* algo, bool tf32, bool fuse, bool deterministic = true) {
-  knotnet::bench::skip_on_error(state, [&] { step_body(state, algo, tf32, fuse, deterministic); });
+void step(benchmark::State& state, const char* algo, bool tf32, bool fuse, bool deterministic = true,
+          ConvSearch search = ConvSearch::measured) {
+  knotnet::bench::skip_on_error(state, [&] { step_body(state, algo, tf32, fuse, deterministic, search); });
 }
 
-BENCHMARK_CAPTURE(step, seed_fp32_cudnn, "", false, true)
+// measured: each convolution direction on whichever of cuDNN's algorithms and the implicit GEMM
+// timed fastest when the model was built (the default); heuristic: cuDNN's heuristics for every
+// direction (the default before timing); implicit: the hand-written convolution everywhere.
+BENCHMARK_CAPTURE(step, seed_fp32_measured, "", false, true)
+    ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(step, seed_fp32_heuristic, "", false, true, true, ConvSearch::heuristic)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_CAPTURE(step, seed_fp32_implicit, "implicit", false, true)
+    ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(step, seed_tf32_measured, "", true, true)
     ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(step, seed_tf32_cudnn, "", true, true)
-    ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-// cuDNN's algorithms as its heuristics rank them, without preferring deterministic ones.
-BENCHMARK_CAPTURE(step, seed_fp32_cudnn_fastest, "", false, true, false)
-    ->Arg(50)->Arg(128)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(step, seed_tf32_cudnn_fastest, "", true, true, false)
+BENCHMARK_CAPTURE(step, seed_tf32_heuristic, "", true, true, true, ConvSearch::heuristic)
+    ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+// Timing among all of cuDNN's algorithms, not preferring deterministic ones.
+BENCHMARK_CAPTURE(step, seed_fp32_measured_fastest, "", false, true, false)
     ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 // The unfused GPU path (batchnorm, relu and maxpool as three layers), for the fusion's gain.
-BENCHMARK_CAPTURE(step, seed_fp32_cudnn_unfused, "", false, false)
+BENCHMARK_CAPTURE(step, seed_fp32_measured_unfused, "", false, false)
     ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
-BENCHMARK_CAPTURE(fit_steps, seed_fp32_cudnn_pipelined, true)
+BENCHMARK_CAPTURE(fit_steps, seed_fp32_measured_pipelined, true)
     ->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
-BENCHMARK_CAPTURE(fit_steps, seed_fp32_cudnn_one_at_a_time, false)
+BENCHMARK_CAPTURE(fit_steps, seed_fp32_measured_one_at_a_time, false)
     ->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
-// With TF32 the step is ~8 ms on an H100 instead of ~180, so the host's gaps weigh more.
-BENCHMARK_CAPTURE(fit_steps, seed_tf32_cudnn_pipelined, true, true)
+// With TF32 the step is ~8 ms on an H100, so the host's gaps weigh more.
+BENCHMARK_CAPTURE(fit_steps, seed_tf32_measured_pipelined, true, true)
     ->Arg(50)->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
-BENCHMARK_CAPTURE(fit_steps, seed_tf32_cudnn_one_at_a_time, false, true)
+BENCHMARK_CAPTURE(fit_steps, seed_tf32_measured_one_at_a_time, false, true)
     ->Arg(50)->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 #endif

@@ -69,7 +69,17 @@ struct DevicePlan {
   bool force_implicit_conv = false;
   bool tf32 = false;                 // cuDNN convolutions may use TF32 tensor cores
   bool cudnn_deterministic = true;   // prefer cuDNN's deterministic algorithms (ModelOptions)
+  // Convolutions will be timed in tune_device (ConvSearch::measured): plan the workspace for any
+  // algorithm under the limit, not only for the heuristics' choice.
+  bool measure_conv = false;
   bool needs_input_grad = true;      // false for the first layer (nobody reads its dx)
+};
+
+// A layer's step buffers at the planned batch, handed to tune_device once the plan is allocated
+// and before the first step, when they hold nothing yet.
+struct DeviceTuning {
+  Tensor x, y, dy;
+  Tensor dx;  // empty for the first layer (nobody reads its dx)
 };
 
 class Layer {
@@ -95,6 +105,10 @@ class Layer {
   }
   // Called once by a CUDA model before planning (conv chooses its cuDNN algorithms here).
   virtual void prepare_device(const DevicePlan& plan) {}
+  // Called once by an allocated CUDA model after binding and before initialising: a layer may
+  // time its GPU algorithms here on its own buffers and the shared workspace (overwriting its
+  // outputs and gradients, which initialisation then sets). Nothing to choose by default.
+  virtual void tune_device(const DeviceTuning& t) {}
   // Bytes of the shared workspace this layer needs on `device` at any batch up to `batch`
   // (valid after prepare_device). 0: none.
   virtual size_t device_workspace_bytes(int64_t batch, Device device) const { return 0; }

@@ -42,6 +42,7 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
   arena_ = Arena(plan_, memory_resource(options_.device), options_.alloc,
                  on_device() && sized_by_card ? query_device_memory() : DeviceMemory{}, options_.growth_cap);
   bind_views();
+  if (on_device()) tune_device_layers();
   initialise();
 }
 
@@ -60,7 +61,22 @@ void Model::prepare_device_layers() {
     dp.force_implicit_conv = options_.all_conv_implicit;
     dp.tf32 = options_.tf32;
     dp.cudnn_deterministic = options_.cudnn_deterministic;
+    dp.measure_conv = options_.conv_search == ConvSearch::measured;
     layers_[i]->prepare_device(dp);
+  }
+}
+
+// Layers that time their algorithms do it on the step's own buffers at the planned batch, before
+// initialise() sets the parameters and zeroes the gradients they overwrite.
+void Model::tune_device_layers() {
+  const int64_t B = options_.batch;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    DeviceTuning t;
+    t.x = (i == 0 ? input_view_ : acts_[i - 1]).first(B);
+    t.y = acts_[i].first(B);
+    t.dy = act_grads_[i].first(B);
+    if (i > 0) t.dx = act_grads_[i - 1].first(B);
+    layers_[i]->tune_device(t);
   }
 }
 

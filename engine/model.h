@@ -30,6 +30,7 @@
 
 #include "engine/alloc_policy.h"
 #include "engine/arena.h"
+#include "engine/conv_choice.h"
 #include "engine/device_staging.h"
 #include "engine/layer.h"
 #include "engine/loss.h"
@@ -63,6 +64,9 @@ struct ModelOptions {
   // CUDA: of the cuDNN algorithms allowed, prefer deterministic ones (the same results run after
   // run) over the heuristics' fastest. bench_step measures what it costs.
   bool cudnn_deterministic = true;
+  // CUDA: how convolution algorithms are chosen (engine/conv_choice.h): timed on the plan's
+  // buffers when the model is allocated (measured, the default), or cuDNN's heuristics.
+  ConvSearch conv_search = ConvSearch::measured;
   // CUDA: run batchnorm -> relu (-> maxpool 2) as one fused layer (engine/layers/
   // fused_bn_relu_pool.h): less memory, fewer passes. false keeps the unfused GPU path, for
   // testing the fused one. The CPU never fuses.
@@ -158,6 +162,7 @@ class Model {
   void bind_views();
   void initialise();
   void prepare_device_layers();
+  void tune_device_layers();
   void initialise_device();
   void check_images(const Tensor& x, int64_t n) const;
   void load_images(const Tensor& x, int64_t n);

@@ -27,6 +27,7 @@
 #include "engine/budget_fit.h"
 #include "engine/callbacks.h"
 #include "engine/cuda_context.h"
+#include "engine/layers/conv.h"
 #include "engine/model.h"
 #include "io/checkpoint.h"
 
@@ -59,6 +60,7 @@ struct FitFlags {
   std::string alloc = "planned";
   int64_t steps_per_epoch = 0;
   bool tf32 = false;
+  std::string conv_algo = "measured";
   std::string out;
   std::string resume;
   bool json = false;
@@ -87,6 +89,7 @@ nlohmann::json flags_json(const FitFlags& f) {
           {"alloc", f.alloc},
           {"steps_per_epoch", f.steps_per_epoch},
           {"tf32", f.tf32},
+          {"conv_algo", f.conv_algo},
           {"image_shape", f.data.image_shape},
           {"data_dataset", f.data.data_dataset},
           {"label_dataset", f.data.label_dataset},
@@ -113,6 +116,7 @@ void flags_from_json(const nlohmann::json& j, FitFlags& f) {
   f.alloc = j.value("alloc", std::string("planned"));  // runs from before --alloc existed
   f.steps_per_epoch = j.value("steps_per_epoch", int64_t(0));
   f.tf32 = j.value("tf32", false);
+  f.conv_algo = j.value("conv_algo", std::string("measured"));  // runs from before --conv-algo existed
   f.data.image_shape = j.at("image_shape");
   f.data.data_dataset = j.at("data_dataset");
   f.data.label_dataset = j.at("label_dataset");
@@ -215,6 +219,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   mopt.optimizer.momentum = f.momentum;
   mopt.alloc = alloc;
   mopt.tf32 = f.tf32;
+  mopt.conv_search = parse_conv_search(f.conv_algo);
   if (f.tf32 && device != Device::cuda)
     std::fprintf(stderr, "note: --tf32 applies to GPU convolutions; the CPU computes in strict fp32\n");
   const std::string& spec_text = spec.text;
@@ -317,6 +322,13 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
                  budget.set ? budget.str().c_str() : "none");
   std::fprintf(stderr, "); output in %s\n", f.out.c_str());
   if (!budget_line.empty()) std::fprintf(stderr, "%s\n", budget_line.c_str());
+  nlohmann::json conv_algorithms = nlohmann::json::object();
+  if (mopt.device == Device::cuda)
+    for (const auto& layer : model.layers())
+      if (const auto* conv = dynamic_cast<const ConvLayer*>(layer.get())) {
+        std::fprintf(stderr, "%s: %s\n", conv->name().c_str(), conv->device_algorithms().c_str());
+        conv_algorithms[conv->name()] = conv->device_algorithms();
+      }
 
   ReaderOptions ropt;
   ropt.batch = f.batch;
@@ -398,6 +410,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
           : nlohmann::json();
   summary["device"] = device_name(mopt.device);
   summary["math"] = mopt.device == Device::cuda && mopt.tf32 ? "tf32 (cuDNN convolutions)" : "fp32";
+  summary["conv_algorithms"] = conv_algorithms;
   summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
                       {"non_trainable_params", model.statistics_count()}};
   summary["versions"] = versions_json();
@@ -435,6 +448,12 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
       ->check(CLI::NonNegativeNumber);
   sub.add_flag("--tf32", f.tf32,
                "let cuDNN's convolutions use TF32 tensor cores (faster, 10-bit mantissas); default strict fp32");
+  sub.add_option("--conv-algo", f.conv_algo,
+                 "how GPU convolutions are chosen: measured (cuDNN's algorithms and the implicit GEMM timed per "
+                 "direction when the model is built, the fastest kept; runs may choose, and so round, differently) "
+                 "or heuristic (cuDNN's heuristics: the same algorithms every run)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"measured", "heuristic"}));
   sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
   sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
   sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");

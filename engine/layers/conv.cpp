@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "engine/conv_choice.h"
 #include "engine/layers/common.h"
 
 #ifdef KNOTNET_HAVE_CUDA
+#include "engine/layers/conv_autotune.h"
 #include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
 #include "kernels/cuda/reduce.h"
@@ -62,19 +64,26 @@ std::vector<ScratchInfo> ConvLayer::device_scratch_infos(int64_t batch, DType dt
 void ConvLayer::prepare_device(const DevicePlan& plan) {
   const Shape& in = input_shape();
   dims_ = cuda::ConvDims::make(plan.batch, in[0], in[1], in[2], geom_.k, geom_.f, same_);
-  use_cudnn_ = !implicit_ && !plan.force_implicit_conv && dims_.symmetric();
+  cudnn_allowed_ = !implicit_ && !plan.force_implicit_conv && dims_.symmetric();
+  measure_ = plan.measure_conv && plan.query_library;
+  tf32_ = plan.tf32;
+  prefer_deterministic_ = plan.cudnn_deterministic;
+  for (int dir = 0; dir < 3; ++dir) {
+    run_cudnn_[dir] = cudnn_allowed_ && (dir != static_cast<int>(ConvDirection::data) || plan.needs_input_grad);
+    timed_[dir].clear();
+  }
   cudnn_.reset();
   planned_workspace_ = 0;
 #ifdef KNOTNET_HAVE_CUDA
-  if (!use_cudnn_) {
+  if (!cudnn_allowed_) {
     planned_workspace_ = cuda::conv_igemm_workspace_bytes(dims_);
     return;
   }
+  const size_t bias = static_cast<size_t>(cuda::column_sums_workspace(plan.batch * dims_.oh * dims_.ow, dims_.f)) *
+                      sizeof(double);
   if (!plan.query_library) {
     // Planning without a GPU: cuDNN cannot be asked, so reserve the most it may be allowed (its
     // algorithms are chosen under this limit) or the bias sums' need, whichever is larger.
-    const size_t bias = static_cast<size_t>(cuda::column_sums_workspace(plan.batch * dims_.oh * dims_.ow, dims_.f)) *
-                        sizeof(double);
     planned_workspace_ = std::max(plan.cudnn_workspace_limit, bias);
     return;
   }
@@ -92,7 +101,34 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   } catch (const Error& e) {
     throw Error(explained(e), e.file(), e.line());
   }
-  planned_workspace_ = cudnn_->workspace_bytes();
+  // Timing may choose any algorithm under the limit (or the implicit GEMM, whose split-K uses
+  // what there is): reserve the limit, as a plan made without a GPU does.
+  planned_workspace_ = measure_ ? std::max(plan.cudnn_workspace_limit, bias) : cudnn_->workspace_bytes();
+#endif
+}
+
+void ConvLayer::tune_device(const DeviceTuning& t) {
+#ifdef KNOTNET_HAVE_CUDA
+  if (!measure_ || !cudnn_) return;
+  ConvTuneBuffers b;
+  b.x = t.x.as<float>();
+  b.w = params_[0].as<float>();
+  b.b = params_[1].as<float>();
+  b.y = t.y.as<float>();
+  b.dy = t.dy.as<float>();
+  b.dx = run_cudnn_[static_cast<int>(ConvDirection::data)] && !t.dx.empty() ? t.dx.as<float>() : nullptr;
+  b.dw = grads_[0].as<float>();
+  b.db = grads_[1].as<float>();
+  b.work = workspace_.data;
+  b.work_bytes = workspace_.empty() ? 0 : workspace_.bytes();
+  const ConvRouting r = tune_conv(cudnn_.get(), dims_, tf32_ ? cuda::ConvMath::tf32 : cuda::ConvMath::fp32,
+                                  prefer_deterministic_, b, compute_stream());
+  for (int dir = 0; dir < 3; ++dir) {
+    run_cudnn_[dir] = r.cudnn[dir];
+    timed_[dir] = r.report[dir];
+  }
+#else
+  (void)t;
 #endif
 }
 
@@ -104,10 +140,16 @@ size_t ConvLayer::device_workspace_bytes(int64_t batch, Device device) const {
 }
 
 std::string ConvLayer::device_algorithms() const {
+  std::string timed;
+  for (int dir = 0; dir < 3; ++dir)
+    if (!timed_[dir].empty())
+      timed += (timed.empty() ? "" : "; ") + std::string(conv_direction_name(static_cast<ConvDirection>(dir))) + ": " +
+               timed_[dir];
+  if (!timed.empty()) return timed;
 #ifdef KNOTNET_HAVE_CUDA
   if (cudnn_) return "cuDNN: " + cudnn_->describe();
 #endif
-  if (use_cudnn_) return "cuDNN (not chosen yet: planned without a GPU)";
+  if (cudnn_allowed_) return "cuDNN (not chosen yet: planned without a GPU)";
   return "implicit GEMM";
 }
 
@@ -117,7 +159,7 @@ void ConvLayer::forward_impl(const Tensor& x, const Tensor& y, const StepContext
     // x: (N, H, W, C), kernel: (F, K, K, C), bias: (F) -> y: (N, OH, OW, F)
     const int64_t n = x.shape[0];
     KN_CHECK(dims_.n >= n && dims_.n > 0, "layer '", name(), "': prepare_device was not called for a batch of ", n);
-    if (use_cudnn_) {
+    if (run_cudnn_[static_cast<int>(ConvDirection::forward)]) {
       KN_CHECK(cudnn_, "layer '", name(), "': cuDNN was not set up (a plan-only model cannot run)");
       cudnn_->forward(x.as<float>(), params_[0].as<float>(), params_[1].as<float>(), y.as<float>(), n,
                       workspace_.data, workspace_.empty() ? 0 : workspace_.bytes(), compute_stream());
@@ -146,15 +188,22 @@ void ConvLayer::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy
     KN_CHECK(dims_.n >= n && dims_.n > 0, "layer '", name(), "': prepare_device was not called for a batch of ", n);
     float* dxp = dx.empty() ? nullptr : dx.as<float>();
     const size_t ws_bytes = workspace_.empty() ? 0 : workspace_.bytes();
-    if (use_cudnn_) {
-      KN_CHECK(cudnn_, "layer '", name(), "': cuDNN was not set up (a plan-only model cannot run)");
-      cudnn_->backward(x.as<float>(), params_[0].as<float>(), dy.as<float>(), dxp, grads_[0].as<float>(),
-                       grads_[1].as<float>(), n, workspace_.data, ws_bytes, compute_stream());
-    } else {
-      cuda::conv_igemm_backward(x.as<float>(), params_[0].as<float>(), dy.as<float>(), dxp, grads_[0].as<float>(),
-                                grads_[1].as<float>(), dims_.with_batch(n), workspace_.data, ws_bytes,
-                                compute_stream());
-    }
+    const bool filter_on_cudnn = run_cudnn_[static_cast<int>(ConvDirection::filter)];
+    const bool data_on_cudnn = run_cudnn_[static_cast<int>(ConvDirection::data)];
+    KN_CHECK(cudnn_ || (!filter_on_cudnn && !data_on_cudnn), "layer '", name(),
+             "': cuDNN was not set up (a plan-only model cannot run)");
+    if (filter_on_cudnn)
+      cudnn_->backward_filter(x.as<float>(), dy.as<float>(), grads_[0].as<float>(), grads_[1].as<float>(), n,
+                              workspace_.data, ws_bytes, compute_stream());
+    else
+      cuda::conv_igemm_backward_filter(x.as<float>(), dy.as<float>(), grads_[0].as<float>(), grads_[1].as<float>(),
+                                       dims_.with_batch(n), workspace_.data, ws_bytes, compute_stream());
+    if (dxp && data_on_cudnn)
+      cudnn_->backward_data(params_[0].as<float>(), dy.as<float>(), dxp, n, workspace_.data, ws_bytes,
+                            compute_stream());
+    else if (dxp)
+      cuda::conv_igemm_backward_data(dy.as<float>(), params_[0].as<float>(), dxp, dims_.with_batch(n),
+                                     compute_stream());
     return;
 #else
     throw_no_cuda(*this, "backward");

@@ -4,15 +4,20 @@
 // buffer for forward and one for backward, each (OH*OW, K*K*C) whatever the batch, and a (F)
 // double accumulator for the bias gradient.
 //
-// On the GPU the optional 4th word picks the convolution: cuDNN (the default; algorithms chosen
-// once in prepare_device under the model's workspace limit, strict fp32) or the hand-written
-// implicit GEMM (kernels/cuda/conv_implicit_gemm.h). An even kernel with 'same' padding always
-// runs on the implicit GEMM (cuDNN's API cannot pad asymmetrically). The CPU ignores the word.
+// On the GPU the optional 4th word narrows the choice of convolution: 'cudnn' (the default)
+// allows cuDNN and the hand-written implicit GEMM (kernels/cuda/conv_implicit_gemm.h), 'implicit'
+// allows only the latter. With ModelOptions::conv_search measured (the default), tune_device
+// times both on the plan's buffers and runs the faster per direction (conv_autotune.h); with
+// heuristic, cuDNN's heuristics choose its algorithms in prepare_device and cuDNN runs every
+// direction. Either way under the model's workspace limit. An even kernel with 'same' padding
+// always runs on the implicit GEMM (cuDNN's API cannot pad asymmetrically). The CPU ignores the
+// word.
 // GPU scratch: none of its own; cuDNN's workspace, split-K partials and the bias gradient's
 // partial sums live in the model's shared workspace.
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "engine/layer.h"
 #include "kernels/cpu/conv.h"
@@ -35,6 +40,7 @@ class ConvLayer final : public Layer {
   std::vector<ScratchInfo> scratch_infos(int64_t batch, DType dtype) const override;
   std::vector<ScratchInfo> device_scratch_infos(int64_t batch, DType dtype, Device device) const override;
   void prepare_device(const DevicePlan& plan) override;
+  void tune_device(const DeviceTuning& t) override;
   size_t device_workspace_bytes(int64_t batch, Device device) const override;
   bool needs_input_for_backward() const override { return true; }
 
@@ -42,7 +48,8 @@ class ConvLayer final : public Layer {
   int64_t kernel() const { return geom_.k; }
   bool same() const { return same_; }
   bool implicit() const { return implicit_; }
-  // After prepare_device: "cuDNN: fwd algo ..." or "implicit GEMM".
+  // After prepare_device (and tune_device): "cuDNN: fwd algo ...", "implicit GEMM", or, once
+  // timed, "fwd: implicit GEMM 1.234 ms (over cuDNN algo 1 (fma) 3.456 ms); bwd-filter: ...".
   std::string device_algorithms() const;
 
  protected:
@@ -60,7 +67,11 @@ class ConvLayer final : public Layer {
   bool implicit_;
   // GPU state, set by prepare_device.
   cuda::ConvDims dims_;                              // at the planned batch
-  bool use_cudnn_ = false;
+  bool cudnn_allowed_ = false;                       // cuDNN may run some direction
+  bool run_cudnn_[3] = {false, false, false};        // per ConvDirection: cuDNN, else implicit GEMM
+  bool measure_ = false;                             // tune_device times the candidates
+  bool tf32_ = false, prefer_deterministic_ = true;
+  std::string timed_[3];                             // tune_device's report per direction
   std::unique_ptr<cuda::CudnnConv, CudnnDeleter> cudnn_;  // null: implicit GEMM, or plan only
   size_t planned_workspace_ = 0;
 };

@@ -1,9 +1,11 @@
-// cuDNN convolution: descriptors, algorithm choice at build time, and the three directions.
-// Non-obvious choice: algorithms come from cuDNN's heuristics (cudnnGet*_v7), not from timing
-// runs (cudnnFind*), because the choice is made while the memory plan is still being drawn up,
-// before any buffer exists to time on; among the ranked candidates that fit the workspace
-// limit (and, for strict fp32, use FMA math only) a deterministic one is preferred, so a
-// seeded run repeats exactly. The bias gradient uses our own deterministic column sums.
+// cuDNN convolution: descriptors, algorithm choice, and the three directions.
+// Non-obvious choice: the constructor takes cuDNN's heuristics (cudnnGet*_v7), because it runs
+// while the memory plan is still being drawn up, before any buffer exists to time on; among the
+// ranked candidates that fit the workspace limit (and, for strict fp32, use FMA math only) a
+// deterministic one is preferred. Once the plan's buffers exist, the layer may time every
+// algorithm (time_*, cudnnFind*Ex) and switch to the ones it measured fastest (use), per
+// direction (engine/layers/conv_autotune.h). The bias gradient uses our own deterministic
+// column sums.
 #include "kernels/cuda/conv_cudnn.h"
 
 #include <algorithm>
@@ -17,17 +19,44 @@ namespace knotnet::cuda {
 
 namespace {
 
+bool allowed_math(ConvMath math, cudnnMathType_t m) { return math == ConvMath::tf32 || m == CUDNN_FMA_MATH; }
+
 template <class Perf>
 const Perf* pick(const std::vector<Perf>& perfs, int count, ConvMath math, size_t limit, bool prefer_deterministic) {
   for (bool need_deterministic : {prefer_deterministic, false})
     for (int i = 0; i < count; ++i) {
       const Perf& p = perfs[static_cast<size_t>(i)];
-      if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
-      if (math == ConvMath::fp32 && p.mathType != CUDNN_FMA_MATH) continue;
+      if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit || !allowed_math(math, p.mathType)) continue;
       if (need_deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
       return &p;
     }
   return nullptr;
+}
+
+template <class Perf>
+CudnnAlgo to_algo(const Perf& p, bool timed) {
+  CudnnAlgo a;
+  a.algo = static_cast<int>(p.algo);
+  a.math = p.mathType;
+  a.memory = p.memory;
+  a.ms = timed ? p.time : -1.0f;
+  a.deterministic = p.determinism == CUDNN_DETERMINISTIC;
+  return a;
+}
+
+// The timed results cuDNN ran successfully within the workspace, under the math allowed,
+// fastest first (cuDNN returns them sorted already; sorted again, stably, to rely on nothing).
+template <class Perf>
+std::vector<CudnnAlgo> timed(const std::vector<Perf>& perfs, int count, ConvMath math, size_t work_bytes) {
+  std::vector<CudnnAlgo> out;
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = perfs[static_cast<size_t>(i)];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > work_bytes || p.time < 0 || !allowed_math(math, p.mathType))
+      continue;
+    out.push_back(to_algo(p, true));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const CudnnAlgo& a, const CudnnAlgo& b) { return a.ms < b.ms; });
+  return out;
 }
 
 // Throws NoCudnnAlgorithm (which fit answers with the implicit GEMM) unless ok.
@@ -46,6 +75,8 @@ const char* math_name(cudnnMathType_t m) {
   }
 }
 
+const char* direction_name(int dir) { return dir == 0 ? "fwd" : dir == 1 ? "bwd-filter" : "bwd-data"; }
+
 std::string shape_text(const ConvDims& d) {
   std::ostringstream os;
   os << "conv of (" << d.n << ", " << d.h << ", " << d.w << ", " << d.c << ") with " << d.f << " filters of " << d.k
@@ -57,7 +88,12 @@ std::string shape_text(const ConvDims& d) {
 
 CudnnConv::CudnnConv(cudnnHandle_t handle, const ConvDims& d, ConvMath math, size_t workspace_limit,
                      bool need_data_grad, bool prefer_deterministic)
-    : handle_(handle), dims_(d), need_data_grad_(need_data_grad), prefer_deterministic_(prefer_deterministic) {
+    : handle_(handle),
+      dims_(d),
+      math_(math),
+      need_data_grad_(need_data_grad),
+      prefer_deterministic_(prefer_deterministic) {
+  in_use_[kData] = need_data_grad;
   // Descriptors made before a refusal (no algorithm within the limit) are destroyed with it.
   try {
     build(math, workspace_limit);
@@ -75,16 +111,14 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   KN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_desc_));
   KN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias_desc_));
   KN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_desc_));
-  KN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&fwd_desc_));
-  KN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&bwd_data_desc_));
-  KN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&bwd_filter_desc_));
+  for (auto& cd : desc_) KN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cd));
 
   KN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_desc_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1,
                                             static_cast<int>(d.f), 1, 1));
   KN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, static_cast<int>(d.f),
                                             static_cast<int>(d.c), static_cast<int>(d.k), static_cast<int>(d.k)));
   const cudnnMathType_t wanted = math == ConvMath::fp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
-  for (cudnnConvolutionDescriptor_t cd : {fwd_desc_, bwd_data_desc_, bwd_filter_desc_}) {
+  for (cudnnConvolutionDescriptor_t cd : desc_) {
     KN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd, static_cast<int>(d.pad_top), static_cast<int>(d.pad_left), 1,
                                                    1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     KN_CUDNN_CHECK(cudnnSetConvolutionMathType(cd, wanted));
@@ -95,60 +129,78 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   int count = 0;
   KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_count));
   std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(static_cast<size_t>(std::max(max_count, 1)));
-  KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, fwd_desc_, y_desc_, max_count,
-                                                        &count, fwd.data()));
+  KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, desc_[kForward], y_desc_,
+                                                        max_count, &count, fwd.data()));
   const auto* f = pick(fwd, count, math, workspace_limit, prefer_deterministic_);
   require_algorithm(f != nullptr, __LINE__, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ",
                     workspace_limit, " bytes");
-  fwd_algo_ = f->algo, fwd_math_ = f->mathType, fwd_ws_ = f->memory;
-  KN_CUDNN_CHECK(cudnnSetConvolutionMathType(fwd_desc_, fwd_math_));
+  algo_[kForward] = to_algo(*f, false);
 
   KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_count));
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> bf(static_cast<size_t>(std::max(max_count, 1)));
-  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, bwd_filter_desc_, w_desc_,
+  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, desc_[kFilter], w_desc_,
                                                                max_count, &count, bf.data()));
   const auto* pf = pick(bf, count, math, workspace_limit, prefer_deterministic_);
   require_algorithm(pf != nullptr, __LINE__, shape_text(d),
                     ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit, " bytes");
-  bwd_filter_algo_ = pf->algo, bwd_filter_math_ = pf->mathType, bwd_filter_ws_ = pf->memory;
-  KN_CUDNN_CHECK(cudnnSetConvolutionMathType(bwd_filter_desc_, bwd_filter_math_));
+  algo_[kFilter] = to_algo(*pf, false);
 
   if (need_data_grad_) {
     KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_count));
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> bd(static_cast<size_t>(std::max(max_count, 1)));
-    KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, bwd_data_desc_, x_desc_,
+    KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, desc_[kData], x_desc_,
                                                                max_count, &count, bd.data()));
     const auto* pd = pick(bd, count, math, workspace_limit, prefer_deterministic_);
     require_algorithm(pd != nullptr, __LINE__, shape_text(d),
                       ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit, " bytes");
-    bwd_data_algo_ = pd->algo, bwd_data_math_ = pd->mathType, bwd_data_ws_ = pd->memory;
-    KN_CUDNN_CHECK(cudnnSetConvolutionMathType(bwd_data_desc_, bwd_data_math_));
+    algo_[kData] = to_algo(*pd, false);
   }
-  // The algorithms are chosen at the planned batch, but a smaller one (an epoch's partial last
-  // batch) may need more workspace for the same algorithm. The plan reserves the most that any
-  // batch size up to the planned one needs, so no batch finds too little in the middle of
-  // training; when that is over the limit the layer is refused here, before training, as a
-  // shape without an algorithm under the limit is.
-  size_t algorithms_ws = std::max({fwd_ws_, bwd_filter_ws_, bwd_data_ws_});
-  for (int64_t n = 1; n < d.n; ++n) {
+  const size_t need = recompute_workspace();
+  require_algorithm(need <= workspace_limit, __LINE__, shape_text(d), ": at a batch smaller than ", d.n,
+                    ", the chosen algorithms need ", need, " bytes of workspace, more than the ", workspace_limit,
+                    " allowed");
+}
+
+// Sets each direction's math to its algorithm's, forgets the needs asked before, and returns the
+// most workspace the directions in use need at any batch up to the planned one, or the bias
+// sums' need if larger. The algorithms are chosen at the planned batch, but a smaller one (an
+// epoch's partial last batch) may need more workspace for the same algorithm: the plan reserves
+// the most that any batch size needs, so no batch finds too little in the middle of training.
+size_t CudnnConv::recompute_workspace() {
+  for (int dir = 0; dir < 3; ++dir) {
+    if (in_use_[dir]) KN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_[dir], algo_[dir].math));
+    need_n_[dir] = -1;
+  }
+  size_t most = 0;
+  for (int64_t n = dims_.n; n >= 1; --n) {
     set_batch(n);
-    algorithms_ws = std::max(algorithms_ws, need_at_current_batch(true, need_data_grad_, true));
+    for (int dir = 0; dir < 3; ++dir)
+      if (in_use_[dir]) most = std::max(most, need(static_cast<Direction>(dir)));
   }
-  set_batch(d.n);
-  require_algorithm(algorithms_ws <= workspace_limit, __LINE__, shape_text(d), ": at a batch smaller than ", d.n,
-                    ", the chosen algorithms need ", algorithms_ws, " bytes of workspace, more than the ",
-                    workspace_limit, " allowed");
-  const size_t bias_ws = static_cast<size_t>(column_sums_workspace(d.n * d.oh * d.ow, d.f)) * sizeof(double);
-  workspace_ = std::max(algorithms_ws, bias_ws);
+  set_batch(dims_.n);
+  const size_t bias_ws = static_cast<size_t>(column_sums_workspace(dims_.n * dims_.oh * dims_.ow, dims_.f)) *
+                         sizeof(double);
+  workspace_ = std::max(most, bias_ws);
+  return most;
+}
+
+size_t CudnnConv::use(const CudnnAlgo* fwd, const CudnnAlgo* filter, const CudnnAlgo* data) {
+  KN_CHECK(!data || need_data_grad_, shape_text(dims_), ": planned without a data gradient, but given its algorithm");
+  const CudnnAlgo* given[3] = {fwd, filter, data};
+  for (int dir = 0; dir < 3; ++dir) {
+    in_use_[dir] = given[dir] != nullptr;
+    if (given[dir]) algo_[dir] = *given[dir];
+  }
+  recompute_workspace();
+  return workspace_;
 }
 
 CudnnConv::~CudnnConv() { destroy(); }
 
 void CudnnConv::destroy() noexcept {
   // Statuses are ignored: this runs in the destructor and while a constructor throws.
-  if (fwd_desc_) cudnnDestroyConvolutionDescriptor(fwd_desc_);
-  if (bwd_data_desc_) cudnnDestroyConvolutionDescriptor(bwd_data_desc_);
-  if (bwd_filter_desc_) cudnnDestroyConvolutionDescriptor(bwd_filter_desc_);
+  for (auto cd : desc_)
+    if (cd) cudnnDestroyConvolutionDescriptor(cd);
   if (w_desc_) cudnnDestroyFilterDescriptor(w_desc_);
   if (bias_desc_) cudnnDestroyTensorDescriptor(bias_desc_);
   if (y_desc_) cudnnDestroyTensorDescriptor(y_desc_);
@@ -166,84 +218,150 @@ void CudnnConv::set_batch(int64_t n) {
   cur_n_ = n;
 }
 
-size_t CudnnConv::need_at_current_batch(bool fwd, bool data, bool filter) const {
-  size_t need = 0, s = 0;
-  if (fwd) {
-    KN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle_, x_desc_, w_desc_, fwd_desc_, y_desc_, fwd_algo_, &s));
-    need = std::max(need, s);
+size_t CudnnConv::need(Direction dir) const {
+  size_t s = 0;
+  switch (dir) {
+    case kForward:
+      KN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+          handle_, x_desc_, w_desc_, desc_[kForward], y_desc_,
+          static_cast<cudnnConvolutionFwdAlgo_t>(algo_[kForward].algo), &s));
+      break;
+    case kFilter:
+      KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+          handle_, x_desc_, y_desc_, desc_[kFilter], w_desc_,
+          static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo_[kFilter].algo), &s));
+      break;
+    case kData:
+      KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+          handle_, w_desc_, y_desc_, desc_[kData], x_desc_,
+          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo_[kData].algo), &s));
+      break;
   }
-  if (data) {
-    KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, w_desc_, y_desc_, bwd_data_desc_, x_desc_,
-                                                                bwd_data_algo_, &s));
-    need = std::max(need, s);
+  return s;
+}
+
+void CudnnConv::require_workspace(Direction dir, int64_t n, size_t work_bytes) {
+  KN_CHECK(in_use_[dir], shape_text(dims_), ": the ", direction_name(dir), " direction was not set to run on cuDNN");
+  KN_CHECK(n <= dims_.n, shape_text(dims_), ": a batch of ", n, " exceeds the planned ", dims_.n);
+  set_batch(n);
+  // Asked once per batch size and direction.
+  if (need_n_[dir] != n) {
+    need_[dir] = need(dir);
+    need_n_[dir] = n;
   }
-  if (filter) {
-    KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, x_desc_, y_desc_, bwd_filter_desc_, w_desc_,
-                                                                  bwd_filter_algo_, &s));
-    need = std::max(need, s);
-  }
-  return need;
+  KN_CHECK(need_[dir] <= work_bytes, shape_text(dims_), ": the ", direction_name(dir),
+           " algorithm needs more workspace at batch ", n, " than the ", work_bytes, " bytes given");
 }
 
 std::string CudnnConv::describe() const {
   std::ostringstream os;
-  os << "fwd algo " << static_cast<int>(fwd_algo_) << " (" << math_name(fwd_math_) << ", " << fwd_ws_ << " B), "
-     << "bwd-filter algo " << static_cast<int>(bwd_filter_algo_) << " (" << math_name(bwd_filter_math_) << ", "
-     << bwd_filter_ws_ << " B)";
-  if (need_data_grad_)
-    os << ", bwd-data algo " << static_cast<int>(bwd_data_algo_) << " (" << math_name(bwd_data_math_) << ", "
-       << bwd_data_ws_ << " B)";
+  const char* sep = "";
+  for (int dir = 0; dir < 3; ++dir) {
+    if (!in_use_[dir]) continue;
+    os << sep << direction_name(dir) << " algo " << algo_[dir].algo << " (" << math_name(algo_[dir].math) << ", "
+       << algo_[dir].memory << " B";
+    if (algo_[dir].ms >= 0) os << ", " << algo_[dir].ms << " ms";
+    os << ")";
+    sep = ", ";
+  }
   return os.str();
+}
+
+std::vector<CudnnAlgo> CudnnConv::time_forward(const float* x, const float* w, float* y, void* work,
+                                               size_t work_bytes, cudaStream_t stream) {
+  set_batch(dims_.n);
+  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
+  int max_count = 0, count = 0;
+  KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_count));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  KN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle_, x_desc_, x, w_desc_, w, desc_[kForward], y_desc_, y,
+                                                        max_count, &count, perf.data(), work, work_bytes));
+  return timed(perf, count, math_, work_bytes);
+}
+
+std::vector<CudnnAlgo> CudnnConv::time_backward_filter(const float* x, const float* dy, float* dw, void* work,
+                                                       size_t work_bytes, cudaStream_t stream) {
+  set_batch(dims_.n);
+  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
+  int max_count = 0, count = 0;
+  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_count));
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  KN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle_, x_desc_, x, y_desc_, dy, desc_[kFilter],
+                                                               w_desc_, dw, max_count, &count, perf.data(), work,
+                                                               work_bytes));
+  return timed(perf, count, math_, work_bytes);
+}
+
+std::vector<CudnnAlgo> CudnnConv::time_backward_data(const float* w, const float* dy, float* dx, void* work,
+                                                     size_t work_bytes, cudaStream_t stream) {
+  KN_CHECK(need_data_grad_, shape_text(dims_), ": planned without a data gradient, so it has no algorithm to time");
+  set_batch(dims_.n);
+  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
+  int max_count = 0, count = 0;
+  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_count));
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  KN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle_, w_desc_, w, y_desc_, dy, desc_[kData], x_desc_,
+                                                             dx, max_count, &count, perf.data(), work, work_bytes));
+  return timed(perf, count, math_, work_bytes);
 }
 
 void CudnnConv::forward(const float* x, const float* w, const float* b, float* y, int64_t n, void* work,
                         size_t work_bytes, cudaStream_t stream) {
   if (n <= 0) return;
-  KN_CHECK(n <= dims_.n, shape_text(dims_), ": a batch of ", n, " exceeds the planned ", dims_.n);
-  set_batch(n);
-  // The need at this batch is asked once per batch size and direction (forward and backward
-  // keep their own record: each may be the first call at a new batch size).
-  if (fwd_need_n_ != n) {
-    fwd_need_ = need_at_current_batch(true, false, false);
-    fwd_need_n_ = n;
-  }
-  KN_CHECK(fwd_need_ <= work_bytes, shape_text(dims_), ": the forward algorithm needs more workspace at batch ", n,
-           " than the ", work_bytes, " bytes given");
+  require_workspace(kForward, n, work_bytes);
   KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
   const float one = 1.0f, zero = 0.0f;
-  KN_CUDNN_CHECK(cudnnConvolutionForward(handle_, &one, x_desc_, x, w_desc_, w, fwd_desc_, fwd_algo_, work, work_bytes,
-                                         &zero, y_desc_, y));
+  KN_CUDNN_CHECK(cudnnConvolutionForward(handle_, &one, x_desc_, x, w_desc_, w, desc_[kForward],
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(algo_[kForward].algo), work,
+                                         work_bytes, &zero, y_desc_, y));
+  add_bias(b, y, n, stream);
+}
+
+void CudnnConv::add_bias(const float* b, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  KN_CHECK(n <= dims_.n, shape_text(dims_), ": a batch of ", n, " exceeds the planned ", dims_.n);
+  set_batch(n);
+  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
+  const float one = 1.0f;
   KN_CUDNN_CHECK(cudnnAddTensor(handle_, &one, bias_desc_, b, &one, y_desc_, y));
 }
 
-void CudnnConv::backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t n,
-                         void* work, size_t work_bytes, cudaStream_t stream) {
+void CudnnConv::backward_filter(const float* x, const float* dy, float* dw, float* db, int64_t n, void* work,
+                                size_t work_bytes, cudaStream_t stream) {
   KN_CHECK(n <= dims_.n, shape_text(dims_), ": a batch of ", n, " exceeds the planned ", dims_.n);
-  KN_CHECK(!dx || need_data_grad_, shape_text(dims_), ": planned without a data gradient, but dx was asked for");
   if (n <= 0) {
     KN_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(dims_.f * dims_.patch()) * sizeof(float), stream));
     KN_CUDA_CHECK(cudaMemsetAsync(db, 0, static_cast<size_t>(dims_.f) * sizeof(float), stream));
     return;
   }
-  set_batch(n);
-  if (bwd_need_n_ != n || bwd_need_data_ != (dx != nullptr)) {
-    bwd_need_ = need_at_current_batch(false, dx != nullptr, true);
-    bwd_need_n_ = n;
-    bwd_need_data_ = dx != nullptr;
-  }
-  KN_CHECK(bwd_need_ <= work_bytes, shape_text(dims_), ": the backward algorithms need more workspace at batch ", n,
-           " than the ", work_bytes, " bytes given");
+  require_workspace(kFilter, n, work_bytes);
   const size_t bias_ws = static_cast<size_t>(column_sums_workspace(n * dims_.oh * dims_.ow, dims_.f)) * sizeof(double);
   KN_CHECK(bias_ws <= work_bytes, shape_text(dims_), ": the bias gradient needs ", bias_ws, " bytes of workspace, got ",
            work_bytes);
   column_sums(dy, db, n * dims_.oh * dims_.ow, dims_.f, static_cast<double*>(work), stream);
   KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
   const float one = 1.0f, zero = 0.0f;
-  KN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_, &one, x_desc_, x, y_desc_, dy, bwd_filter_desc_,
-                                                bwd_filter_algo_, work, work_bytes, &zero, w_desc_, dw));
-  if (dx)
-    KN_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_, &one, w_desc_, w, y_desc_, dy, bwd_data_desc_, bwd_data_algo_,
-                                                work, work_bytes, &zero, x_desc_, dx));
+  KN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_, &one, x_desc_, x, y_desc_, dy, desc_[kFilter],
+                                                static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo_[kFilter].algo),
+                                                work, work_bytes, &zero, w_desc_, dw));
+}
+
+void CudnnConv::backward_data(const float* w, const float* dy, float* dx, int64_t n, void* work, size_t work_bytes,
+                              cudaStream_t stream) {
+  KN_CHECK(need_data_grad_, shape_text(dims_), ": planned without a data gradient, but dx was asked for");
+  if (n <= 0) return;
+  require_workspace(kData, n, work_bytes);
+  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
+  const float one = 1.0f, zero = 0.0f;
+  KN_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_, &one, w_desc_, w, y_desc_, dy, desc_[kData],
+                                              static_cast<cudnnConvolutionBwdDataAlgo_t>(algo_[kData].algo), work,
+                                              work_bytes, &zero, x_desc_, dx));
+}
+
+void CudnnConv::backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t n,
+                         void* work, size_t work_bytes, cudaStream_t stream) {
+  backward_filter(x, dy, dw, db, n, work, work_bytes, stream);
+  if (dx) backward_data(w, dy, dx, n, work, work_bytes, stream);
 }
 
 }  // namespace knotnet::cuda

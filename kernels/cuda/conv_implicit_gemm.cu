@@ -115,8 +115,8 @@ void conv_igemm_forward(const float* x, const float* w, const float* b, float* y
   gemm::run(Im2colLoad{x, d}, WeightT{w, d.patch()}, RowStore{y, d.f, b}, p, d.f, d.patch(), nullptr, 0, stream);
 }
 
-void conv_igemm_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                         const ConvDims& d, void* work, size_t work_bytes, cudaStream_t stream) {
+void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, float* db, const ConvDims& d, void* work,
+                                size_t work_bytes, cudaStream_t stream) {
   const int64_t p = d.n * d.oh * d.ow;
   KN_CHECK(work_bytes >= static_cast<size_t>(column_sums_workspace(p, d.f)) * sizeof(double),
            "conv_igemm_backward: workspace of ", work_bytes, " bytes is too small for the bias gradient");
@@ -124,9 +124,18 @@ void conv_igemm_backward(const float* x, const float* w, const float* dy, float*
   // dw (F, KKC) = dy^T (F, P) * im2col(x) (P, KKC); P == 0 writes zeros.
   gemm::run(DyT{dy, d.f}, Im2colB{Im2colLoad{x, d}}, RowStore{dw, d.patch(), nullptr}, d.f, d.patch(), p,
             static_cast<float*>(work), static_cast<int64_t>(work_bytes / sizeof(float)), stream);
-  if (dx && d.n > 0)
-    gemm::run(DyWindowLoad{dy, d}, WeightForData{w, d}, RowStore{dx, d.c, nullptr}, d.n * d.h * d.w, d.c,
-              d.k * d.k * d.f, nullptr, 0, stream);
+}
+
+void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream) {
+  if (d.n <= 0) return;
+  gemm::run(DyWindowLoad{dy, d}, WeightForData{w, d}, RowStore{dx, d.c, nullptr}, d.n * d.h * d.w, d.c,
+            d.k * d.k * d.f, nullptr, 0, stream);
+}
+
+void conv_igemm_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
+                         const ConvDims& d, void* work, size_t work_bytes, cudaStream_t stream) {
+  conv_igemm_backward_filter(x, dy, dw, db, d, work, work_bytes, stream);
+  if (dx) conv_igemm_backward_data(dy, w, dx, d, stream);
 }
 
 }  // namespace knotnet::cuda

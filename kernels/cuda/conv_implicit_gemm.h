@@ -24,7 +24,13 @@ size_t conv_igemm_workspace_bytes(const ConvDims& d);
 // x: (N, H, W, C), w: (F, K, K, C), b: (F) -> y: (N, OH, OW, F).
 void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
                         cudaStream_t stream);
-// Overwrites dw: (F, K, K, C), db: (F), and dx: (N, H, W, C) unless dx is null.
+// The two halves of the backward, each usable alone (a layer may run one on cuDNN):
+// x: (N, H, W, C), dy: (N, OH, OW, F) -> overwrites dw: (F, K, K, C) and db: (F).
+void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, float* db, const ConvDims& d, void* work,
+                                size_t work_bytes, cudaStream_t stream);
+// dy: (N, OH, OW, F), w: (F, K, K, C) -> overwrites dx: (N, H, W, C). Needs no workspace.
+void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream);
+// Both: overwrites dw, db, and dx unless dx is null.
 void conv_igemm_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                          const ConvDims& d, void* work, size_t work_bytes, cudaStream_t stream);
 

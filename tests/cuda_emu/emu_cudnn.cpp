@@ -4,6 +4,10 @@
 // descriptors and scalars when it is made and queues the arithmetic on the handle's stream
 // (emu_streams.cpp), as cuDNN queues its kernels.
 //
+// cudnnFind*AlgorithmEx runs the one algorithm and reports its time on the emulator's virtual
+// clock (emu_internal.h), which every call here advances by its multiplies / 1,024 when it runs
+// (times KNOTNET_EMU_CUDNN_COST, below).
+//
 // Every algorithm needs no workspace, unless KNOTNET_EMU_CUDNN_WORKSPACE=<bytes> says otherwise:
 // then each needs that much, which lets a test drive fit into the case where cuDNN offers no
 // algorithm under the workspace limit the budget allows. KNOTNET_EMU_CUDNN_WORKSPACE_ODD=<bytes>
@@ -238,12 +242,26 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cudn
 
 namespace {
 
+// The multiplies a convolution costs on the virtual clock (padding included): the same for
+// every direction, as each direction is one product of the same three sizes.
+uint64_t product_count(const Geometry& g) {
+  return 1ull * g.n * g.oh * g.ow * g.k * g.r * g.s * g.c;
+}
+
+// KNOTNET_EMU_CUDNN_COST=<ns> (default 1) sets what 1,024 multiplies cost, so that a test can make
+// the stand-in slower than the implicit GEMM's kernels and so see timing route a direction away.
+uint64_t virtual_ns(const Geometry& g) {
+  const size_t cost = env_bytes("KNOTNET_EMU_CUDNN_COST");
+  return product_count(g) / 1024 * (cost ? cost : 1) + 1;
+}
+
 // Queues, on the handle's stream, out = alpha * sum + beta * out over `count` elements, where
 // term(acc, xi, wi, yi) adds each multiply of the convolution to the element it feeds.
 template <class Term>
 cudnnStatus_t queue_conv(cudnnHandle_t h, const Geometry& g, size_t count, void* out, const void* alpha,
                          const void* beta, Term term) {
   kn_emu::enqueue(h->stream, [g, count, term, o = static_cast<float*>(out), a = scalar(alpha), b = scalar(beta)] {
+    kn_emu::advance_clock(virtual_ns(g));
     std::vector<double> acc(count, 0.0);
     for_each_product(g, [&](size_t xi, size_t wi, size_t yi) { term(acc, xi, wi, yi); });
     blend(o, acc, a, b);
@@ -311,4 +329,71 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void* alpha, cudnnTensorDesc
       }
   });
   return CUDNN_STATUS_SUCCESS;
+}
+
+// cudnnFind*AlgorithmEx: the one algorithm, run on the caller's buffers (cuDNN's trial runs
+// overwrite the output too) before the call returns, with its virtual time (emu_internal.h);
+// when it needs more workspace than given, it is reported as not run, as cuDNN reports it.
+namespace {
+
+template <class Perf, class Run>
+cudnnStatus_t find_one(cudnnHandle_t h, cudnnConvolutionDescriptor_t conv, const Geometry& g, int requested,
+                       int* returned, Perf* perf, size_t work_bytes, Run run) {
+  cudnnStatus_t s = one_algorithm(conv, g.n, requested, returned, perf);
+  if (s != CUDNN_STATUS_SUCCESS) return s;
+  if (perf[0].memory > work_bytes) {
+    perf[0].status = CUDNN_STATUS_NOT_SUPPORTED;
+    perf[0].time = -1.0f;
+    return CUDNN_STATUS_SUCCESS;
+  }
+  const float one = 1.0f, zero = 0.0f;
+  s = run(&one, &zero);
+  if (s != CUDNN_STATUS_SUCCESS) return s;
+  if (cudaStreamSynchronize(h->stream) != cudaSuccess) return CUDNN_STATUS_BAD_PARAM;
+  perf[0].time = static_cast<float>(static_cast<double>(virtual_ns(g)) * 1e-6);
+  return CUDNN_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t h, cudnnTensorDescriptor_t x_desc, const void* x,
+                                                     cudnnFilterDescriptor_t w_desc, const void* w,
+                                                     cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y_desc,
+                                                     void* y, int requested, int* returned,
+                                                     cudnnConvolutionFwdAlgoPerf_t* perf, void* work,
+                                                     size_t work_bytes) {
+  Geometry g;
+  if (!h || !geometry(x_desc, w_desc, conv, y_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  return find_one(h, conv, g, requested, returned, perf, work_bytes, [&](const float* one, const float* zero) {
+    return cudnnConvolutionForward(h, one, x_desc, x, w_desc, w, conv, perf[0].algo, work, work_bytes, zero, y_desc,
+                                   y);
+  });
+}
+
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t h, cudnnFilterDescriptor_t w_desc,
+                                                          const void* w, cudnnTensorDescriptor_t dy_desc,
+                                                          const void* dy, cudnnConvolutionDescriptor_t conv,
+                                                          cudnnTensorDescriptor_t dx_desc, void* dx, int requested,
+                                                          int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf,
+                                                          void* work, size_t work_bytes) {
+  Geometry g;
+  if (!h || !geometry(dx_desc, w_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  return find_one(h, conv, g, requested, returned, perf, work_bytes, [&](const float* one, const float* zero) {
+    return cudnnConvolutionBackwardData(h, one, w_desc, w, dy_desc, dy, conv, perf[0].algo, work, work_bytes, zero,
+                                        dx_desc, dx);
+  });
+}
+
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnnHandle_t h, cudnnTensorDescriptor_t x_desc,
+                                                            const void* x, cudnnTensorDescriptor_t dy_desc,
+                                                            const void* dy, cudnnConvolutionDescriptor_t conv,
+                                                            cudnnFilterDescriptor_t dw_desc, void* dw, int requested,
+                                                            int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf,
+                                                            void* work, size_t work_bytes) {
+  Geometry g;
+  if (!h || !geometry(x_desc, dw_desc, conv, dy_desc, g)) return CUDNN_STATUS_BAD_PARAM;
+  return find_one(h, conv, g, requested, returned, perf, work_bytes, [&](const float* one, const float* zero) {
+    return cudnnConvolutionBackwardFilter(h, one, x_desc, x, dy_desc, dy, conv, perf[0].algo, work, work_bytes, zero,
+                                          dw_desc, dw);
+  });
 }

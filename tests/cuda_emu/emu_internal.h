@@ -42,4 +42,11 @@ uint64_t enqueue(cudaStream_t stream, std::function<void()> work, uint64_t after
 void wait_for(uint64_t id);  // runs queued work until the work with this id has run
 void wait_for_all();         // runs all queued work (cudaDeviceSynchronize)
 
+// The device's virtual clock, in nanoseconds: queued work advances it when it runs, by a cost
+// that depends only on the work (a kernel: 1 ns per thread launched; a stand-in cuDNN call: 1 ns
+// per 1,024 multiplies), so that cudaEventElapsedTime, and choices made by timing, come out the
+// same on every run and every machine.
+void advance_clock(uint64_t ns);
+uint64_t clock_now();
+
 }  // namespace kn_emu

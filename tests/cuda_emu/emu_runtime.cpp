@@ -363,6 +363,7 @@ void launch_grid(dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream
     return;
   }
   enqueue(stream, [grid, block, thread = std::move(thread)] {
+    advance_clock(1ull * grid.x * grid.y * grid.z * block.x * block.y * block.z);
     const std::string error = run_grid_now(grid, block, thread);
     if (!error.empty()) fail_async(cudaErrorLaunchFailure, error);
   });
@@ -466,6 +467,8 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorCudartUnloading: return "cudaErrorCudartUnloading";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
   }
   return "cudaErrorUnknown";

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <memory>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -44,6 +45,9 @@ struct kn_emu_stream {
 
 struct kn_emu_event {
   uint64_t recorded = 0;  // id of the record most recently queued; 0 before the first
+  // The virtual clock when that record ran (kept alive by the queued record itself, which may
+  // run after the event is destroyed); negative until it has run.
+  std::shared_ptr<int64_t> time;
 };
 
 namespace kn_emu {
@@ -187,6 +191,20 @@ void wait_for_all() {
   queue().run_all();
 }
 
+namespace {
+uint64_t virtual_ns = 0;  // guarded by device_lock()
+}  // namespace
+
+void advance_clock(uint64_t ns) {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  virtual_ns += ns;
+}
+
+uint64_t clock_now() {
+  std::lock_guard<std::recursive_mutex> lock(device_lock());
+  return virtual_ns;
+}
+
 }  // namespace kn_emu
 
 using kn_emu::fail;
@@ -238,7 +256,21 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return fail(cudaErrorInvalidValue, "cudaEventRecord on a null event");
   std::lock_guard<std::recursive_mutex> lock(kn_emu::device_lock());
-  e->recorded = kn_emu::enqueue(s, nullptr);
+  auto time = std::make_shared<int64_t>(-1);
+  e->time = time;
+  e->recorded = kn_emu::enqueue(s, [time] { *time = static_cast<int64_t>(kn_emu::clock_now()); });
+  return cudaSuccess;
+}
+
+// The virtual time between two records that have run (emu_internal.h): cudaErrorNotReady before
+// then, as CUDA's is, and cudaErrorInvalidResourceHandle for an event never recorded.
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!ms || !start || !end) return fail(cudaErrorInvalidValue, "cudaEventElapsedTime: null argument");
+  std::lock_guard<std::recursive_mutex> lock(kn_emu::device_lock());
+  if (!start->time || !end->time)
+    return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime on an event never recorded");
+  if (*start->time < 0 || *end->time < 0) return cudaErrorNotReady;
+  *ms = static_cast<float>(static_cast<double>(*end->time - *start->time) * 1e-6);
   return cudaSuccess;
 }
 

@@ -114,5 +114,23 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha,
                                              cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdFilterAlgo_t algo,
                                              void* work, size_t work_bytes, const void* beta,
                                              cudnnFilterDescriptor_t dw_desc, void* dw);
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t h, cudnnTensorDescriptor_t x_desc, const void* x,
+                                                     cudnnFilterDescriptor_t w_desc, const void* w,
+                                                     cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y_desc,
+                                                     void* y, int requested, int* returned,
+                                                     cudnnConvolutionFwdAlgoPerf_t* perf, void* work,
+                                                     size_t work_bytes);
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t h, cudnnFilterDescriptor_t w_desc,
+                                                          const void* w, cudnnTensorDescriptor_t dy_desc,
+                                                          const void* dy, cudnnConvolutionDescriptor_t conv,
+                                                          cudnnTensorDescriptor_t dx_desc, void* dx, int requested,
+                                                          int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf,
+                                                          void* work, size_t work_bytes);
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnnHandle_t h, cudnnTensorDescriptor_t x_desc,
+                                                            const void* x, cudnnTensorDescriptor_t dy_desc,
+                                                            const void* dy, cudnnConvolutionDescriptor_t conv,
+                                                            cudnnFilterDescriptor_t dw_desc, void* dw, int requested,
+                                                            int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf,
+                                                            void* work, size_t work_bytes);
 cudnnStatus_t cudnnAddTensor(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t a_desc, const void* a,
                              const void* beta, cudnnTensorDescriptor_t c_desc, void* c);

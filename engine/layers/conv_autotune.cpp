@@ -1,0 +1,186 @@
+#include "engine/layers/conv_autotune.h"
+
+#ifdef KNOTNET_HAVE_CUDA
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <tuple>
+
+#include "engine/cuda_check.h"
+#include "engine/error.h"
+#include "kernels/cuda/conv_implicit_gemm.h"
+#include "kernels/cuda/reduce.h"
+
+namespace knotnet {
+
+namespace {
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, bool, bool, bool,
+                       size_t>;
+
+Key key_of(const cuda::ConvDims& d, cuda::ConvMath math, bool prefer_deterministic, bool data, bool cudnn,
+           size_t work_bytes) {
+  return {d.n, d.h, d.w, d.c, d.k, d.f, d.pad_top, d.pad_left, static_cast<int>(math), prefer_deterministic, data,
+          cudnn, work_bytes};
+}
+
+std::mutex& cache_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::map<Key, ConvRouting>& cache() {
+  static std::map<Key, ConvRouting> c;
+  return c;
+}
+
+// Two events, destroyed however the timing ends.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    KN_CUDA_CHECK(cudaEventCreate(&start));
+    KN_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  ~EventPair() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+};
+
+// The fastest of two timed runs after one untimed (which pays for first-use costs).
+template <class Run>
+float time_ms(Run run, cudaStream_t stream) {
+  EventPair ev;
+  run();
+  float best = std::numeric_limits<float>::max();
+  for (int r = 0; r < 2; ++r) {
+    KN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
+    run();
+    KN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
+    KN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
+    float ms = 0.0f;
+    KN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
+    best = std::min(best, ms);
+  }
+  return best;
+}
+
+const char* math_label(cudnnMathType_t m) { return m == CUDNN_FMA_MATH ? "fma" : "tensor-op"; }
+
+// cuDNN's timed algorithms for one direction as candidates, each with `extra_ms` added; a cuDNN
+// refusal leaves the direction to the implicit GEMM (it is reported).
+template <class Time>
+void add_cudnn(std::vector<ConvCandidate>& out, std::vector<cuda::CudnnAlgo>& algos, float extra_ms, Time time,
+               std::string& note) {
+  try {
+    algos = time();
+  } catch (const Error& e) {
+    note = std::string("; cuDNN could not be timed: ") + e.what();
+    algos.clear();
+  }
+  for (const cuda::CudnnAlgo& a : algos) {
+    ConvCandidate c;
+    c.cudnn = true;
+    c.algo = a.algo;
+    c.ms = a.ms + extra_ms;
+    c.deterministic = a.deterministic;
+    c.label = "cuDNN algo " + std::to_string(a.algo) + " (" + math_label(a.math) + ")";
+    out.push_back(c);
+  }
+}
+
+ConvCandidate implicit_candidate(float ms) {
+  ConvCandidate c;
+  c.ms = ms;
+  c.label = "implicit GEMM";
+  return c;
+}
+
+ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer_deterministic,
+                    const ConvTuneBuffers& b, cudaStream_t stream) {
+  ConvRouting r;
+  const int64_t p = d.n * d.oh * d.ow;
+  const bool data = b.dx != nullptr;
+  for (int dir = 0; dir < 3; ++dir) {
+    if (dir == static_cast<int>(ConvDirection::data) && !data) continue;
+    std::vector<ConvCandidate> candidates;
+    std::vector<cuda::CudnnAlgo> algos;
+    std::string note;
+    float implicit_ms = 0.0f;
+    if (dir == static_cast<int>(ConvDirection::forward)) {
+      implicit_ms = time_ms([&] { cuda::conv_igemm_forward(b.x, b.w, b.b, b.y, d, stream); }, stream);
+      if (cudnn) {
+        const float bias_ms = time_ms([&] { cudnn->add_bias(b.b, b.y, d.n, stream); }, stream);
+        add_cudnn(candidates, algos, bias_ms,
+                  [&] { return cudnn->time_forward(b.x, b.w, b.y, b.work, b.work_bytes, stream); }, note);
+      }
+    } else if (dir == static_cast<int>(ConvDirection::filter)) {
+      implicit_ms = time_ms(
+          [&] { cuda::conv_igemm_backward_filter(b.x, b.dy, b.dw, b.db, d, b.work, b.work_bytes, stream); }, stream);
+      if (cudnn) {
+        const float bias_ms = time_ms(
+            [&] { cuda::column_sums(b.dy, b.db, p, d.f, static_cast<double*>(b.work), stream); }, stream);
+        add_cudnn(candidates, algos, bias_ms,
+                  [&] { return cudnn->time_backward_filter(b.x, b.dy, b.dw, b.work, b.work_bytes, stream); }, note);
+      }
+    } else {
+      implicit_ms = time_ms([&] { cuda::conv_igemm_backward_data(b.dy, b.w, b.dx, d, stream); }, stream);
+      if (cudnn)
+        add_cudnn(candidates, algos, 0.0f,
+                  [&] { return cudnn->time_backward_data(b.w, b.dy, b.dx, b.work, b.work_bytes, stream); }, note);
+    }
+    candidates.push_back(implicit_candidate(implicit_ms));  // last: a tie goes to cuDNN
+    const int chosen = fastest_candidate(candidates, prefer_deterministic);
+    KN_CHECK(chosen >= 0, "conv timing: nothing could be timed for the ",
+             conv_direction_name(static_cast<ConvDirection>(dir)), " direction");
+    const ConvCandidate& c = candidates[static_cast<size_t>(chosen)];
+    r.cudnn[dir] = c.cudnn;
+    if (c.cudnn) r.algo[dir] = algos[static_cast<size_t>(chosen)];
+    r.report[dir] = describe_choice(candidates, chosen) + note;
+  }
+  return r;
+}
+
+}  // namespace
+
+ConvRouting tune_conv(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, cuda::ConvMath math, bool prefer_deterministic,
+                      const ConvTuneBuffers& b, cudaStream_t stream) {
+  const Key key = key_of(d, math, prefer_deterministic, b.dx != nullptr, cudnn != nullptr, b.work_bytes);
+  ConvRouting r;
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    auto it = cache().find(key);
+    if (it != cache().end()) {
+      r = it->second;
+      r.from_cache = true;
+    }
+  }
+  if (!r.from_cache) r = measure(cudnn, d, prefer_deterministic, b, stream);
+  if (cudnn) {
+    const cuda::CudnnAlgo* chosen[3];
+    for (int dir = 0; dir < 3; ++dir) chosen[dir] = r.cudnn[dir] ? &r.algo[dir] : nullptr;
+    if (cudnn->use(chosen[0], chosen[1], chosen[2]) > b.work_bytes) {
+      for (int dir = 0; dir < 3; ++dir) {
+        if (!r.cudnn[dir]) continue;
+        r.cudnn[dir] = false;
+        r.report[dir] = "implicit GEMM (the timed winner, cuDNN algo " + std::to_string(r.algo[dir].algo) +
+                        ", needs more workspace at a smaller batch than the plan holds)";
+      }
+      cudnn->use(nullptr, nullptr, nullptr);
+    }
+  }
+  if (!r.from_cache) {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    cache().emplace(key, r);
+  }
+  return r;
+}
+
+}  // namespace knotnet
+
+#endif  // KNOTNET_HAVE_CUDA
