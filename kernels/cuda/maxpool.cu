@@ -1,8 +1,15 @@
 // 2x2 stride-2 max-pooling forward and backward on the GPU, NHWC.
-// Non-obvious choice: backward runs one thread per INPUT element (it asks "am I my window's
-// recorded maximum?"), not per output element, so every dx element is written exactly once
-// with no memset and no scattered stores; consecutive threads touch consecutive channels, so
-// every load and store is coalesced.
+// Non-obvious choice: backward runs one thread per (window, group of VEC channels), VEC = 4
+// (float4 along C) when C % 4 == 0 and the pointers allow, else 1. A thread reads its window's dy
+// and argmax once and writes all four of its dx (the maximum's dy and three zeros), plus the
+// zeros of the uncovered odd last column/row beside the window when it is the last window of its
+// row/column (pool2_for_uncovered), so every dx element is still written exactly once, with no
+// memset and no scattered stores. Its index math is two 32-bit divisions per window (three when
+// H is odd; 64-bit only past 2^31 input elements), where the former one-thread-per-input-element
+// kernel did three 64-bit divisions with their modulos for every input element. Consecutive
+// threads take consecutive channel groups, so a warp's every load and store covers consecutive
+// 16-byte groups of channels (coalesced along C). Bytes moved: dx written once (4 per input
+// element), dy and argmax read once (5 per pooled element), nothing more.
 #include "kernels/cuda/maxpool.h"
 
 #include "engine/cuda_check.h"
@@ -32,16 +39,37 @@ __global__ void maxpool2_forward_kernel(const float* __restrict__ x,  // (N, H, 
   }
 }
 
+template <int VEC, class I>
 __global__ void maxpool2_backward_kernel(const float* __restrict__ dy,       // (N, OH, OW, C)
                                          const uint8_t* __restrict__ argmax, // (N, OH, OW, C)
                                          float* __restrict__ dx,             // (N, H, W, C)
-                                         int64_t n, int64_t h, int64_t w, int64_t c) {
-  const int64_t total = n * h * w * c;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total; e += stride) {
-    const Pool2Slot at = pool2_slot(e / c, e % c, h, w, c);
-    dx[e] = at.pooled >= 0 && argmax[at.pooled] == at.corner ? dy[at.pooled] : 0.0f;
+                                         Pool2Dims<I> d) {
+  const I stride = static_cast<I>(gridDim.x) * blockDim.x;
+  for (I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; t < d.items; t += stride) {
+    const Pool2Window<I> win = pool2_window(t, d, VEC);
+    float g[VEC];
+    uint8_t at[VEC];
+    load_vec<VEC>(dy + t * VEC, g);
+    load_vec<VEC>(argmax + t * VEC, at);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      float v[VEC];
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) v[k] = at[k] == q ? g[k] : 0.0f;
+      store_vec<VEC>(dx + win.origin + pool2_corner(q, d), v);
+    }
+    const float zero[VEC] = {};
+    pool2_for_uncovered(win, d, [&](I off) { store_vec<VEC>(dx + off, zero); });
   }
+}
+
+template <int VEC, class I>
+void launch_maxpool2_backward(const float* dy, const uint8_t* argmax, float* dx, int64_t n, int64_t h, int64_t w,
+                              int64_t c, cudaStream_t stream) {
+  const Pool2Dims<I> d = pool2_dims<I>(n, h, w, c, VEC);
+  const int64_t items = static_cast<int64_t>(d.items);
+  maxpool2_backward_kernel<VEC, I><<<grid_for(items), kBlock, 0, stream>>>(dy, argmax, dx, d);
+  KN_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
@@ -58,8 +86,16 @@ void maxpool2_backward(const float* dy, const uint8_t* argmax, float* dx, int64_
                        cudaStream_t stream) {
   const int64_t total = n * h * w * c;
   if (total <= 0) return;
-  maxpool2_backward_kernel<<<grid_for(total), kBlock, 0, stream>>>(dy, argmax, dx, n, h, w, c);
-  KN_CUDA_CHECK_LAUNCH();
+  if (h < 2 || w < 2) {  // no window at all: dx is all zeros, and there is no window thread to write them
+    KN_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(float), stream));
+    return;
+  }
+  const bool vec4 = c % 4 == 0 && pool2_aligned(dy, 16) && pool2_aligned(dx, 16) && pool2_aligned(argmax, 4);
+  const bool u32 = pool2_fits_u32(total);
+  if (vec4 && u32) launch_maxpool2_backward<4, uint32_t>(dy, argmax, dx, n, h, w, c, stream);
+  else if (vec4) launch_maxpool2_backward<4, int64_t>(dy, argmax, dx, n, h, w, c, stream);
+  else if (u32) launch_maxpool2_backward<1, uint32_t>(dy, argmax, dx, n, h, w, c, stream);
+  else launch_maxpool2_backward<1, int64_t>(dy, argmax, dx, n, h, w, c, stream);
 }
 
 }  // namespace knotnet::cuda
