@@ -207,6 +207,7 @@ TEST_F(TrainKnots, BadFlagsGetClearMessages) {
       {"fit --data " + data_ + " --gpu-mem lots --device cpu", "lots"},
       {"fit --data " + data_ + " --device tpu", "tpu"},
       {"fit --data " + data_ + " --alloc lavish", "--alloc 'lavish'"},
+      {"fit --data " + data_ + " --conv-algo fastest", "fastest"},
       {"fit --data " + data_ + " --alloc fraction=1.5", "in (0, 1]"},
       {"fit --data " + data_ + " --alloc preallocate --device cpu", "needs a GPU"},
       {"fit --data " + data_ + " --alloc fraction=0.5 --gpu-mem 1GiB", "sizes its own block"},

@@ -21,6 +21,9 @@ args=(fit --data k.h5 --model tiny --image-shape 32,32,3 --epochs 2 --batch 32 -
 "$cpu" "${args[@]}" --device cpu --out cpu >cpu.log 2>&1 || { cat cpu.log; exit 1; }
 
 grep -q '"device": "cuda"' gpu/summary.json || { echo "gpu/summary.json does not say cuda"; exit 1; }
+# The convolution timed at start (--conv-algo measured, the default): printed and recorded.
+grep -qE '^conv_[0-9]+: fwd: .* ms' gpu.log && grep -q '"conv_algorithms"' gpu/summary.json &&
+  grep -qE '"conv_[0-9]+": "fwd: ' gpu/summary.json || { echo "the timed convolution is not reported"; cat gpu.log; exit 1; }
 for f in history.csv summary.json best.h5 last.h5; do
   [ -s "gpu/$f" ] || { echo "gpu/$f is missing"; exit 1; }
 done
