@@ -8,8 +8,10 @@
 // allows cuDNN and the hand-written implicit GEMM (kernels/cuda/conv_implicit_gemm.h), 'implicit'
 // allows only the latter. With ModelOptions::conv_search measured (the default), tune_device
 // times both on the plan's buffers and runs the faster per direction (conv_autotune.h); with
-// heuristic, cuDNN's heuristics choose its algorithms in prepare_device and cuDNN runs every
-// direction. Either way under the model's workspace limit. An even kernel with 'same' padding
+// heuristic, cuDNN's heuristics choose its algorithms in prepare_device, under the model's
+// workspace limit, and cuDNN runs every direction. Timing considers any algorithm that fits the
+// shared workspace buffer (at least the limit; more when another layer needs more). An even
+// kernel with 'same' padding
 // always runs on the implicit GEMM (cuDNN's API cannot pad asymmetrically). The CPU ignores the
 // word.
 // GPU scratch: none of its own; cuDNN's workspace, split-K partials and the bias gradient's

@@ -42,7 +42,11 @@ struct EventPair {
   cudaEvent_t start = nullptr, stop = nullptr;
   EventPair() {
     KN_CUDA_CHECK(cudaEventCreate(&start));
-    KN_CUDA_CHECK(cudaEventCreate(&stop));
+    const cudaError_t e = cudaEventCreate(&stop);
+    if (e != cudaSuccess) {
+      cudaEventDestroy(start);
+      KN_CUDA_CHECK(e);
+    }
   }
   ~EventPair() {
     cudaEventDestroy(start);
@@ -151,16 +155,17 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
 ConvRouting tune_conv(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, cuda::ConvMath math, bool prefer_deterministic,
                       const ConvTuneBuffers& b, cudaStream_t stream) {
   const Key key = key_of(d, math, prefer_deterministic, b.dx != nullptr, cudnn != nullptr, b.work_bytes);
+  // Held while timing too: two threads building twin models at once would otherwise each time
+  // and might choose differently.
+  std::lock_guard<std::mutex> lock(cache_mutex());
   ConvRouting r;
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex());
-    auto it = cache().find(key);
-    if (it != cache().end()) {
-      r = it->second;
-      r.from_cache = true;
-    }
+  auto it = cache().find(key);
+  if (it != cache().end()) {
+    r = it->second;
+    r.from_cache = true;
+  } else {
+    r = measure(cudnn, d, prefer_deterministic, b, stream);
   }
-  if (!r.from_cache) r = measure(cudnn, d, prefer_deterministic, b, stream);
   if (cudnn) {
     const cuda::CudnnAlgo* chosen[3];
     for (int dir = 0; dir < 3; ++dir) chosen[dir] = r.cudnn[dir] ? &r.algo[dir] : nullptr;
@@ -174,10 +179,7 @@ ConvRouting tune_conv(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, cuda::Con
       cudnn->use(nullptr, nullptr, nullptr);
     }
   }
-  if (!r.from_cache) {
-    std::lock_guard<std::mutex> lock(cache_mutex());
-    cache().emplace(key, r);
-  }
+  if (!r.from_cache) cache().emplace(key, r);
   return r;
 }
 

@@ -187,12 +187,32 @@ size_t CudnnConv::recompute_workspace() {
 size_t CudnnConv::use(const CudnnAlgo* fwd, const CudnnAlgo* filter, const CudnnAlgo* data) {
   KN_CHECK(!data || need_data_grad_, shape_text(dims_), ": planned without a data gradient, but given its algorithm");
   const CudnnAlgo* given[3] = {fwd, filter, data};
+  bool changed = false;
   for (int dir = 0; dir < 3; ++dir) {
+    const bool same = in_use_[dir] == (given[dir] != nullptr) &&
+                      (!given[dir] || (given[dir]->algo == algo_[dir].algo && given[dir]->math == algo_[dir].math));
+    changed = changed || !same;
     in_use_[dir] = given[dir] != nullptr;
-    if (given[dir]) algo_[dir] = *given[dir];
+    if (given[dir]) algo_[dir] = *given[dir];  // its timing too, for describe()
   }
-  recompute_workspace();
+  // The walk over every batch size costs ~0.2 s per convolution at batch 1024: skipped when the
+  // heuristics' algorithms won (their needs were walked when they were chosen). The math types
+  // are set back either way (timing changed them).
+  if (changed) {
+    recompute_workspace();
+  } else {
+    for (int dir = 0; dir < 3; ++dir)
+      if (in_use_[dir]) KN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_[dir], algo_[dir].math));
+  }
   return workspace_;
+}
+
+// cudnnFind*Ex times only the algorithms of the math type set on the descriptor, which after
+// recompute_workspace() is the chosen algorithm's: for timing, the math this convolution allows
+// (tensor-op admits FMA algorithms too). use() or recompute_workspace() sets it back.
+void CudnnConv::set_timing_math(Direction dir) {
+  KN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_[dir], math_ == ConvMath::fp32 ? CUDNN_FMA_MATH
+                                                                                 : CUDNN_TENSOR_OP_MATH));
 }
 
 CudnnConv::~CudnnConv() { destroy(); }
@@ -274,6 +294,7 @@ std::vector<CudnnAlgo> CudnnConv::time_forward(const float* x, const float* w, f
   int max_count = 0, count = 0;
   KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_count));
   std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  set_timing_math(kForward);
   KN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle_, x_desc_, x, w_desc_, w, desc_[kForward], y_desc_, y,
                                                         max_count, &count, perf.data(), work, work_bytes));
   return timed(perf, count, math_, work_bytes);
@@ -286,6 +307,7 @@ std::vector<CudnnAlgo> CudnnConv::time_backward_filter(const float* x, const flo
   int max_count = 0, count = 0;
   KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_count));
   std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  set_timing_math(kFilter);
   KN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle_, x_desc_, x, y_desc_, dy, desc_[kFilter],
                                                                w_desc_, dw, max_count, &count, perf.data(), work,
                                                                work_bytes));
@@ -300,6 +322,7 @@ std::vector<CudnnAlgo> CudnnConv::time_backward_data(const float* w, const float
   int max_count = 0, count = 0;
   KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_count));
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  set_timing_math(kData);
   KN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle_, w_desc_, w, y_desc_, dy, desc_[kData], x_desc_,
                                                              dx, max_count, &count, perf.data(), work, work_bytes));
   return timed(perf, count, math_, work_bytes);

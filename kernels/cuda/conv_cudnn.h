@@ -1,8 +1,9 @@
 // Convolution through cuDNN (legacy convolution API, NHWC tensors, KRSC = (F, K, K, C) filters),
-// with the algorithm for each direction chosen once, when the model is built, under a
-// workspace limit that comes from the memory plan. The chosen algorithms' largest workspace
-// need is what the plan reserves: one buffer shared by every convolution, sized to the largest
-// need, not the sum.
+// with the algorithm for each direction chosen once, when the model is built: by cuDNN's
+// heuristics under a workspace limit that comes from the memory plan, and then, if the layer
+// times its candidates (engine/layers/conv_autotune.h), by timing within the plan's workspace
+// buffer. One buffer is shared by every convolution, sized to the largest need, not the sum: the
+// heuristics' algorithms' largest need, or the limit itself when the layer will time.
 //
 // Limits: the legacy API pads symmetrically, so an even kernel with 'same' padding (asymmetric)
 // is refused here and runs on the implicit-GEMM path (conv_implicit_gemm.h) instead.
@@ -96,6 +97,7 @@ class CudnnConv {
   // Checks that `dir` runs on cuDNN and its need at batch n fits in work_bytes.
   void require_workspace(Direction dir, int64_t n, size_t work_bytes);
   size_t recompute_workspace();
+  void set_timing_math(Direction dir);
 
   cudnnHandle_t handle_;
   ConvDims dims_;
