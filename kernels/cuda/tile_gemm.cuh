@@ -11,6 +11,13 @@
 // consecutive words (no bank conflicts). Loaders say which index should vary fastest across
 // threads (k_fast) so that global loads are coalesced for their layout.
 //
+// Cursors: each thread stages the same 4 (row, k) slots of A, and of B, at every K step, k moving
+// by kTileK. A loader whose element index is costly to take apart (an implicit-GEMM loader
+// divides a flat index into image, row, column and channel) defines a Cursor: start(mn, k) takes
+// the index apart once per slot per tile, load(cursor) reads the element, next(cursor, step) moves
+// it along K with additions and compares. Other loaders are called as a(row, k) / b(k, col) at
+// every element. Either way the same values are loaded, so results do not depend on it.
+//
 // Split-K: when the output has too few tiles to fill the card (a dense layer's (128, 128)
 // output with K = 25,088, a convolution's weight gradient with K = N*OH*OW), gridDim.z slices K
 // into chunks; each slice writes its partial tile to a float workspace (splits, M, N), and a
@@ -40,6 +47,41 @@ struct PartialStore {
   __device__ void operator()(int z, int64_t i, int64_t j, float v) const { ws[(z * m + i) * n + j] = v; }
 };
 
+// The plain cursor: the loader's operator() at every element.
+struct PlainCursor {
+  int64_t mn, k;
+};
+
+template <class L>
+concept HasCursor = requires { typename L::Cursor; };
+
+// For A, mn is the row and the loader is called a(mn, k); for B, the column: b(k, mn).
+template <bool kIsA, class L>
+__device__ __forceinline__ auto cursor_start(const L& l, int64_t mn, int64_t k) {
+  if constexpr (HasCursor<L>)
+    return l.start(mn, k);
+  else
+    return PlainCursor{mn, k};
+}
+
+template <bool kIsA, class L, class C>
+__device__ __forceinline__ float cursor_load(const L& l, const C& c) {
+  if constexpr (HasCursor<L>)
+    return l.load(c);
+  else if constexpr (kIsA)
+    return l(c.mn, c.k);
+  else
+    return l(c.k, c.mn);
+}
+
+template <class L, class C>
+__device__ __forceinline__ void cursor_next(const L& l, C& c, int step) {
+  if constexpr (HasCursor<L>)
+    l.next(c, step);
+  else
+    c.k += step;
+}
+
 template <class LoadA, class LoadB, class Store>
 __global__ void __launch_bounds__(kThreads) tile_gemm_kernel(LoadA a, LoadB b, Store store, int64_t m, int64_t n,
                                                              int64_t k, int64_t k_chunk) {
@@ -58,23 +100,42 @@ __global__ void __launch_bounds__(kThreads) tile_gemm_kernel(LoadA a, LoadB b, S
 #pragma unroll
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
 
+  // This thread's staging slots: (row or column, k offset) of its 4 elements of A and of B, the
+  // same at every K step; a slot outside the matrix never loads (and its cursor never starts).
+  constexpr int kSlotsA = (kTileM * kTileK) / kThreads, kSlotsB = (kTileK * kTileN) / kThreads;
+  using CursorA = decltype(cursor_start<true>(a, int64_t{0}, int64_t{0}));
+  using CursorB = decltype(cursor_start<false>(b, int64_t{0}, int64_t{0}));
+  CursorA ca[kSlotsA]{};
+  CursorB cb[kSlotsB]{};
+  int a_row[kSlotsA], a_kk[kSlotsA], b_col[kSlotsB], b_kk[kSlotsB];
+#pragma unroll
+  for (int q = 0; q < kSlotsA; ++q) {
+    const int e = tid + q * kThreads;
+    a_row[q] = LoadA::k_fast ? e / kTileK : e % kTileM;
+    a_kk[q] = LoadA::k_fast ? e % kTileK : e / kTileM;
+    if (m0 + a_row[q] < m) ca[q] = cursor_start<true>(a, m0 + a_row[q], k_begin + a_kk[q]);
+  }
+#pragma unroll
+  for (int q = 0; q < kSlotsB; ++q) {
+    const int e = tid + q * kThreads;
+    b_col[q] = LoadB::k_fast ? e / kTileK : e % kTileN;
+    b_kk[q] = LoadB::k_fast ? e % kTileK : e / kTileN;
+    if (n0 + b_col[q] < n) cb[q] = cursor_start<false>(b, n0 + b_col[q], k_begin + b_kk[q]);
+  }
+
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
     // Stage A (kTileM x kTileK) and B (kTileK x kTileN): 1024 elements each, 4 per thread.
 #pragma unroll
-    for (int q = 0; q < (kTileM * kTileK) / kThreads; ++q) {
-      const int e = tid + q * kThreads;
-      const int row = LoadA::k_fast ? e / kTileK : e % kTileM;
-      const int kk = LoadA::k_fast ? e % kTileK : e / kTileM;
-      const int64_t gm = m0 + row, gk = k0 + kk;
-      as[kk][row] = (gm < m && gk < k_end) ? a(gm, gk) : 0.0f;
+    for (int q = 0; q < kSlotsA; ++q) {
+      const bool row_in = m0 + a_row[q] < m;
+      as[a_kk[q]][a_row[q]] = (row_in && k0 + a_kk[q] < k_end) ? cursor_load<true>(a, ca[q]) : 0.0f;
+      if (row_in) cursor_next(a, ca[q], kTileK);
     }
 #pragma unroll
-    for (int q = 0; q < (kTileK * kTileN) / kThreads; ++q) {
-      const int e = tid + q * kThreads;
-      const int col = LoadB::k_fast ? e / kTileK : e % kTileN;
-      const int kk = LoadB::k_fast ? e % kTileK : e / kTileN;
-      const int64_t gn = n0 + col, gk = k0 + kk;
-      bs[kk][col] = (gn < n && gk < k_end) ? b(gk, gn) : 0.0f;
+    for (int q = 0; q < kSlotsB; ++q) {
+      const bool col_in = n0 + b_col[q] < n;
+      bs[b_kk[q]][b_col[q]] = (col_in && k0 + b_kk[q] < k_end) ? cursor_load<false>(b, cb[q]) : 0.0f;
+      if (col_in) cursor_next(b, cb[q], kTileK);
     }
     __syncthreads();
 #pragma unroll
