@@ -47,9 +47,9 @@ struct PartialStore {
   __device__ void operator()(int z, int64_t i, int64_t j, float v) const { ws[(z * m + i) * n + j] = v; }
 };
 
-// The plain cursor: the loader's operator() at every element.
+// The plain cursor: the loader's operator() at every element, with the k the core computes.
 struct PlainCursor {
-  int64_t mn, k;
+  int64_t mn;
 };
 
 template <class L>
@@ -61,25 +61,23 @@ __device__ __forceinline__ auto cursor_start(const L& l, int64_t mn, int64_t k) 
   if constexpr (HasCursor<L>)
     return l.start(mn, k);
   else
-    return PlainCursor{mn, k};
+    return PlainCursor{mn};
 }
 
+// k: the element's index along K (a cursor knows it already).
 template <bool kIsA, class L, class C>
-__device__ __forceinline__ float cursor_load(const L& l, const C& c) {
+__device__ __forceinline__ float cursor_load(const L& l, const C& c, int64_t k) {
   if constexpr (HasCursor<L>)
     return l.load(c);
   else if constexpr (kIsA)
-    return l(c.mn, c.k);
+    return l(c.mn, k);
   else
-    return l(c.k, c.mn);
+    return l(k, c.mn);
 }
 
 template <class L, class C>
 __device__ __forceinline__ void cursor_next(const L& l, C& c, int step) {
-  if constexpr (HasCursor<L>)
-    l.next(c, step);
-  else
-    c.k += step;
+  if constexpr (HasCursor<L>) l.next(c, step);
 }
 
 template <class LoadA, class LoadB, class Store>
@@ -101,7 +99,8 @@ __global__ void __launch_bounds__(kThreads) tile_gemm_kernel(LoadA a, LoadB b, S
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
 
   // This thread's staging slots: (row or column, k offset) of its 4 elements of A and of B, the
-  // same at every K step; a slot outside the matrix never loads (and its cursor never starts).
+  // same at every K step; a slot outside the matrix (or a K range that is empty) never loads, and
+  // its cursor never starts.
   constexpr int kSlotsA = (kTileM * kTileK) / kThreads, kSlotsB = (kTileK * kTileN) / kThreads;
   using CursorA = decltype(cursor_start<true>(a, int64_t{0}, int64_t{0}));
   using CursorB = decltype(cursor_start<false>(b, int64_t{0}, int64_t{0}));
@@ -113,14 +112,14 @@ __global__ void __launch_bounds__(kThreads) tile_gemm_kernel(LoadA a, LoadB b, S
     const int e = tid + q * kThreads;
     a_row[q] = LoadA::k_fast ? e / kTileK : e % kTileM;
     a_kk[q] = LoadA::k_fast ? e % kTileK : e / kTileM;
-    if (m0 + a_row[q] < m) ca[q] = cursor_start<true>(a, m0 + a_row[q], k_begin + a_kk[q]);
+    if (m0 + a_row[q] < m && k_begin < k_end) ca[q] = cursor_start<true>(a, m0 + a_row[q], k_begin + a_kk[q]);
   }
 #pragma unroll
   for (int q = 0; q < kSlotsB; ++q) {
     const int e = tid + q * kThreads;
     b_col[q] = LoadB::k_fast ? e / kTileK : e % kTileN;
     b_kk[q] = LoadB::k_fast ? e % kTileK : e / kTileN;
-    if (n0 + b_col[q] < n) cb[q] = cursor_start<false>(b, n0 + b_col[q], k_begin + b_kk[q]);
+    if (n0 + b_col[q] < n && k_begin < k_end) cb[q] = cursor_start<false>(b, n0 + b_col[q], k_begin + b_kk[q]);
   }
 
   for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
@@ -128,13 +127,13 @@ __global__ void __launch_bounds__(kThreads) tile_gemm_kernel(LoadA a, LoadB b, S
 #pragma unroll
     for (int q = 0; q < kSlotsA; ++q) {
       const bool row_in = m0 + a_row[q] < m;
-      as[a_kk[q]][a_row[q]] = (row_in && k0 + a_kk[q] < k_end) ? cursor_load<true>(a, ca[q]) : 0.0f;
+      as[a_kk[q]][a_row[q]] = (row_in && k0 + a_kk[q] < k_end) ? cursor_load<true>(a, ca[q], k0 + a_kk[q]) : 0.0f;
       if (row_in) cursor_next(a, ca[q], kTileK);
     }
 #pragma unroll
     for (int q = 0; q < kSlotsB; ++q) {
       const bool col_in = n0 + b_col[q] < n;
-      bs[b_kk[q]][b_col[q]] = (col_in && k0 + b_kk[q] < k_end) ? cursor_load<false>(b, cb[q]) : 0.0f;
+      bs[b_kk[q]][b_col[q]] = (col_in && k0 + b_kk[q] < k_end) ? cursor_load<false>(b, cb[q], k0 + b_kk[q]) : 0.0f;
       if (col_in) cursor_next(b, cb[q], kTileK);
     }
     __syncthreads();
