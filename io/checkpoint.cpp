@@ -296,11 +296,13 @@ void load_checkpoint(const std::string& path, Model& model) {
   model.set_step_count(info.step);
 }
 
-std::unique_ptr<Model> model_from_checkpoint(const std::string& path, int64_t batch, Device device) {
+std::unique_ptr<Model> model_from_checkpoint(const std::string& path, int64_t batch, Device device,
+                                             ConvSearch conv_search) {
   CheckpointInfo info = read_checkpoint_info(path);
   ModelOptions opt;
   opt.batch = batch;
   opt.device = device;
+  opt.conv_search = conv_search;
   opt.dtype = info.dtype;
   opt.seed = info.seed;
   opt.optimizer = info.optimizer;

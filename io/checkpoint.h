@@ -42,7 +42,8 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 // same spec; throws naming the tensor when a name or shape does not match.
 void load_checkpoint(const std::string& path, Model& model);
 // Builds a model from a checkpoint (its spec and input shape) for batch size `batch` on
-// `device`, and loads it.
-std::unique_ptr<Model> model_from_checkpoint(const std::string& path, int64_t batch, Device device);
+// `device`, its GPU convolutions chosen by `conv_search`, and loads it.
+std::unique_ptr<Model> model_from_checkpoint(const std::string& path, int64_t batch, Device device,
+                                             ConvSearch conv_search = ConvSearch::measured);
 
 }  // namespace knotnet

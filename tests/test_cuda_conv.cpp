@@ -60,20 +60,35 @@ class CudaConv : public ::testing::TestWithParam<ConvCase> {};
 
 int64_t work_of(const ConvCase& v) { return v.n * v.h * v.w * v.k * v.k * std::max(v.c, v.f) / 16; }
 
-TEST_P(CudaConv, ImplicitGemmMatchesCpu) {
+// Every GEMM tile the timing may choose (gemm_tile.h), each direction on its own, as a layer may
+// run them; the workspace poisoned (NaN) before each tile's run. On the CPU emulator the large
+// shapes run in the default tile only (each run of the seed's first layer takes ~45 s there); the
+// small ones cover every tile's ragged edges, with one or several tiles each way.
+TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
   KN_REQUIRE_GPU();
   KN_SKIP_IF_LARGE(work_of(GetParam()));
   const Reference r(GetParam());
-  DeviceBuffer<float> x(r.x), w(r.w), b(r.b), dy(r.dy), y(static_cast<int64_t>(r.y.size())),
-      dx(static_cast<int64_t>(r.dx.size())), dw(static_cast<int64_t>(r.dw.size())), db(static_cast<int64_t>(r.db.size()));
+  DeviceBuffer<float> x(r.x), w(r.w), b(r.b), dy(r.dy);
   const size_t ws = cuda::conv_igemm_workspace_bytes(r.d);
   DeviceBuffer<char> work(static_cast<int64_t>(std::max<size_t>(ws, 1)));
-  cuda::conv_igemm_forward(x.get(), w.get(), b.get(), y.get(), r.d, nullptr);
-  cuda::conv_igemm_backward(x.get(), w.get(), dy.get(), dx.get(), dw.get(), db.get(), r.d, work.get(), ws, nullptr);
-  test::expect_close(y.download(), r.y, 1e-4, "igemm forward", 1e-1);
-  test::expect_close(dx.download(), r.dx, 1e-4, "igemm dx", 1e-1);
-  test::expect_close(dw.download(), r.dw, 1e-4, "igemm dw", 1e-1);
-  test::expect_close(db.download(), r.db, 1e-5, "igemm db");
+  std::vector<cuda::gemm::TileKind> tiles{cuda::gemm::TileKind::automatic, cuda::gemm::TileKind::small,
+                                          cuda::gemm::TileKind::tall, cuda::gemm::TileKind::wide};
+#ifdef KNOTNET_CUDA_EMU
+  if (work_of(GetParam()) > 100000) tiles.resize(1);
+#endif
+  for (auto tile : tiles) {
+    SCOPED_TRACE(std::string("tile ") + cuda::gemm::tile_name(tile));
+    DeviceBuffer<float> y(static_cast<int64_t>(r.y.size())), dx(static_cast<int64_t>(r.dx.size())),
+        dw(static_cast<int64_t>(r.dw.size())), db(static_cast<int64_t>(r.db.size()));
+    work.poison();
+    cuda::conv_igemm_forward(x.get(), w.get(), b.get(), y.get(), r.d, nullptr, tile);
+    cuda::conv_igemm_backward_filter(x.get(), dy.get(), dw.get(), db.get(), r.d, work.get(), ws, nullptr, tile);
+    cuda::conv_igemm_backward_data(dy.get(), w.get(), dx.get(), r.d, nullptr, tile);
+    test::expect_close(y.download(), r.y, 1e-4, "igemm forward", 1e-1);
+    test::expect_close(dx.download(), r.dx, 1e-4, "igemm dx", 1e-1);
+    test::expect_close(dw.download(), r.dw, 1e-4, "igemm dw", 1e-1);
+    test::expect_close(db.download(), r.db, 1e-5, "igemm db");
+  }
 }
 
 #ifndef KNOTNET_CUDA_EMU
@@ -142,6 +157,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv,
                                            ConvCase{2, 6, 6, 4, 2, 5, true},     // even kernel, asymmetric same
                                            ConvCase{2, 7, 5, 6, 4, 3, false},    // even kernel, valid
                                            ConvCase{1, 5, 5, 1, 1, 1, false},    // 1x1
+                                           ConvCase{2, 5, 6, 3, 3, 130, true},   // two column tiles of 128
                                            ConvCase{4, 31, 31, 64, 3, 96, true}, // seed layer 2, small batch
                                            ConvCase{2, 31, 31, 96, 3, 128, false},
                                            ConvCase{8, 128, 128, 3, 3, 64, false}),  // seed layer 1: long split-K

@@ -220,7 +220,7 @@ TEST(CudaConvAutotune, SlowCudnnRoutesEveryDirectionToTheImplicitGemm) {
 }
 
 TEST(CudaConvAutotune, TimingMayRouteTheDirectionsOfOneModelApart) {
-  const test::ScopedEnv slower("KNOTNET_EMU_CUDNN_COST", "30");
+  const test::ScopedEnv slower("KNOTNET_EMU_CUDNN_COST", "15");
   const auto m = two_conv_model(ConvSearch::measured, 7);
   for (const std::string& line : conv_reports(*m)) std::printf("  %s\n", line.c_str());
   const auto [cudnn, implicit] = routed(*m);

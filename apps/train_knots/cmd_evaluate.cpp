@@ -5,6 +5,7 @@
 
 #include "apps/train_knots/command.h"
 #include "apps/train_knots/data_sources.h"
+#include "apps/train_knots/device_options.h"
 #include "apps/train_knots/report.h"
 #include "engine/cuda_context.h"
 #include "io/checkpoint.h"
@@ -13,6 +14,7 @@ namespace knotnet::app {
 namespace {
 
 struct EvalFlags {
+  std::string conv_algo = "measured";
   std::string checkpoint, part = "all", split = "70,15,15", device = "auto";
   DataFlags data;
   uint64_t seed = 42;
@@ -29,9 +31,11 @@ std::function<int()> setup(CLI::App& sub) {
   sub.add_option("--seed", f->seed, "the seed fit used (with --part)")->capture_default_str();
   sub.add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   sub.add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  add_conv_algo_option(sub, f->conv_algo);
   sub.add_flag("--json", f->json, "print the result as JSON on stdout");
   return [f]() {
-    auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device));
+    auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device),
+                                       parse_conv_search(f->conv_algo));
     DatasetOptions dopt = dataset_options(f->data);
     dopt.classes = static_cast<int>(model->classes());  // a file may lack the last class
     ImageDataset data(f->data.path, dopt);

@@ -18,6 +18,7 @@
 
 #include "apps/train_knots/command.h"
 #include "apps/train_knots/data_sources.h"
+#include "apps/train_knots/device_options.h"
 #include "apps/train_knots/observers.h"
 #include "apps/train_knots/progress.h"
 #include "apps/train_knots/report.h"
@@ -448,12 +449,7 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
       ->check(CLI::NonNegativeNumber);
   sub.add_flag("--tf32", f.tf32,
                "let cuDNN's convolutions use TF32 tensor cores (faster, 10-bit mantissas); default strict fp32");
-  sub.add_option("--conv-algo", f.conv_algo,
-                 "how GPU convolutions are chosen: measured (cuDNN's algorithms and the implicit GEMM timed per "
-                 "direction when the model is built, the fastest kept; runs may choose, and so round, differently) "
-                 "or heuristic (cuDNN's heuristics: the same algorithms every run)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"measured", "heuristic"}));
+  add_conv_algo_option(sub, f.conv_algo);
   sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
   sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
   sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");

@@ -10,6 +10,7 @@
 
 #include "apps/train_knots/command.h"
 #include "apps/train_knots/data_sources.h"
+#include "apps/train_knots/device_options.h"
 #include "apps/train_knots/run_outputs.h"
 #include "engine/cuda_context.h"
 #include "io/checkpoint.h"
@@ -19,6 +20,7 @@ namespace knotnet::app {
 namespace {
 
 struct PredictFlags {
+  std::string conv_algo = "measured";
   std::string checkpoint, out, device = "auto";
   DataFlags data;
   int64_t batch = 128;
@@ -53,10 +55,12 @@ std::function<int()> setup(CLI::App& sub) {
   // The reader validates a labels dataset in every file; predict reads it for that only.
   sub.add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   sub.add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
+  add_conv_algo_option(sub, f->conv_algo);
   return [f]() {
     std::string ext = std::filesystem::path(f->out).extension().string();
     KN_CHECK(ext == ".csv" || ext == ".h5" || ext == ".hdf5", "--out ", f->out, ": expected a .csv or .h5 file name");
-    auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device));
+    auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device),
+                                       parse_conv_search(f->conv_algo));
     DatasetOptions dopt = dataset_options(f->data);
     dopt.classes = static_cast<int>(model->classes());  // a file may lack the last class
     ImageDataset data(f->data.path, dopt);

@@ -68,7 +68,9 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   measure_ = plan.measure_conv && plan.query_library;
   tf32_ = plan.tf32;
   prefer_deterministic_ = plan.cudnn_deterministic;
+  data_grad_ = plan.needs_input_grad;
   for (int dir = 0; dir < 3; ++dir) {
+    tile_[dir] = cuda::gemm::TileKind::automatic;
     run_cudnn_[dir] = cudnn_allowed_ && (dir != static_cast<int>(ConvDirection::data) || plan.needs_input_grad);
     timed_[dir].clear();
   }
@@ -109,14 +111,14 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
 
 void ConvLayer::tune_device(const DeviceTuning& t) {
 #ifdef KNOTNET_HAVE_CUDA
-  if (!measure_ || !cudnn_) return;
+  if (!measure_) return;
   ConvTuneBuffers b;
   b.x = t.x.as<float>();
   b.w = params_[0].as<float>();
   b.b = params_[1].as<float>();
   b.y = t.y.as<float>();
   b.dy = t.dy.as<float>();
-  b.dx = run_cudnn_[static_cast<int>(ConvDirection::data)] && !t.dx.empty() ? t.dx.as<float>() : nullptr;
+  b.dx = data_grad_ && !t.dx.empty() ? t.dx.as<float>() : nullptr;
   b.dw = grads_[0].as<float>();
   b.db = grads_[1].as<float>();
   b.work = workspace_.data;
@@ -125,6 +127,7 @@ void ConvLayer::tune_device(const DeviceTuning& t) {
                                   prefer_deterministic_, b, compute_stream());
   for (int dir = 0; dir < 3; ++dir) {
     run_cudnn_[dir] = r.cudnn[dir];
+    tile_[dir] = r.tile[dir];
     timed_[dir] = r.report[dir];
   }
 #else
@@ -165,7 +168,7 @@ void ConvLayer::forward_impl(const Tensor& x, const Tensor& y, const StepContext
                       workspace_.data, workspace_.empty() ? 0 : workspace_.bytes(), compute_stream());
     } else {
       cuda::conv_igemm_forward(x.as<float>(), params_[0].as<float>(), params_[1].as<float>(), y.as<float>(),
-                               dims_.with_batch(n), compute_stream());
+                               dims_.with_batch(n), compute_stream(), tile(ConvDirection::forward));
     }
     return;
 #else
@@ -197,13 +200,14 @@ void ConvLayer::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy
                               workspace_.data, ws_bytes, compute_stream());
     else
       cuda::conv_igemm_backward_filter(x.as<float>(), dy.as<float>(), grads_[0].as<float>(), grads_[1].as<float>(),
-                                       dims_.with_batch(n), workspace_.data, ws_bytes, compute_stream());
+                                       dims_.with_batch(n), workspace_.data, ws_bytes, compute_stream(),
+                                       tile(ConvDirection::filter));
     if (dxp && data_on_cudnn)
       cudnn_->backward_data(params_[0].as<float>(), dy.as<float>(), dxp, n, workspace_.data, ws_bytes,
                             compute_stream());
     else if (dxp)
       cuda::conv_igemm_backward_data(dy.as<float>(), params_[0].as<float>(), dxp, dims_.with_batch(n),
-                                     compute_stream());
+                                     compute_stream(), tile(ConvDirection::data));
     return;
 #else
     throw_no_cuda(*this, "backward");

@@ -7,7 +7,8 @@
 // On the GPU the optional 4th word narrows the choice of convolution: 'cudnn' (the default)
 // allows cuDNN and the hand-written implicit GEMM (kernels/cuda/conv_implicit_gemm.h), 'implicit'
 // allows only the latter. With ModelOptions::conv_search measured (the default), tune_device
-// times both on the plan's buffers and runs the faster per direction (conv_autotune.h); with
+// times what is allowed (the implicit GEMM in each of its tiles) on the plan's buffers and runs
+// the fastest per direction (conv_autotune.h); with
 // heuristic, cuDNN's heuristics choose its algorithms in prepare_device, under the model's
 // workspace limit, and cuDNN runs every direction. Timing considers any algorithm that fits the
 // shared workspace buffer (at least the limit; more when another layer needs more). An even
@@ -21,9 +22,11 @@
 #include <memory>
 #include <string>
 
+#include "engine/conv_choice.h"
 #include "engine/layer.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cuda/conv_dims.h"
+#include "kernels/cuda/gemm_tile.h"
 
 namespace knotnet {
 
@@ -72,6 +75,11 @@ class ConvLayer final : public Layer {
   bool cudnn_allowed_ = false;                       // cuDNN may run some direction
   bool run_cudnn_[3] = {false, false, false};        // per ConvDirection: cuDNN, else implicit GEMM
   bool measure_ = false;                             // tune_device times the candidates
+  bool data_grad_ = true;                            // dx is computed (not for the first layer)
+  // Per direction: the implicit GEMM's tile where it runs (chosen by timing; automatic otherwise).
+  cuda::gemm::TileKind tile_[3] = {cuda::gemm::TileKind::automatic, cuda::gemm::TileKind::automatic,
+                                   cuda::gemm::TileKind::automatic};
+  cuda::gemm::TileKind tile(ConvDirection d) const { return tile_[static_cast<int>(d)]; }
   bool tf32_ = false, prefer_deterministic_ = true;
   std::string timed_[3];                             // tune_device's report per direction
   std::unique_ptr<cuda::CudnnConv, CudnnDeleter> cudnn_;  // null: implicit GEMM, or plan only

@@ -98,10 +98,15 @@ void add_cudnn(std::vector<ConvCandidate>& out, std::vector<cuda::CudnnAlgo>& al
   }
 }
 
-ConvCandidate implicit_candidate(float ms) {
+constexpr cuda::gemm::TileKind kTiles[] = {cuda::gemm::TileKind::small, cuda::gemm::TileKind::tall,
+                                           cuda::gemm::TileKind::wide};
+
+// The implicit GEMM in one tile; the tile's number rides in `algo`.
+ConvCandidate implicit_candidate(cuda::gemm::TileKind tile, float ms) {
   ConvCandidate c;
+  c.algo = static_cast<int>(tile);
   c.ms = ms;
-  c.label = "implicit GEMM";
+  c.label = std::string("implicit GEMM ") + cuda::gemm::tile_name(tile);
   return c;
 }
 
@@ -115,17 +120,23 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
     std::vector<ConvCandidate> candidates;
     std::vector<cuda::CudnnAlgo> algos;
     std::string note;
-    float implicit_ms = 0.0f;
+    std::vector<ConvCandidate> implicit;
     if (dir == static_cast<int>(ConvDirection::forward)) {
-      implicit_ms = time_ms([&] { cuda::conv_igemm_forward(b.x, b.w, b.b, b.y, d, stream); }, stream);
+      for (auto tile : kTiles)
+        implicit.push_back(implicit_candidate(
+            tile, time_ms([&] { cuda::conv_igemm_forward(b.x, b.w, b.b, b.y, d, stream, tile); }, stream)));
       if (cudnn) {
         const float bias_ms = time_ms([&] { cudnn->add_bias(b.b, b.y, d.n, stream); }, stream);
         add_cudnn(candidates, algos, bias_ms,
                   [&] { return cudnn->time_forward(b.x, b.w, b.y, b.work, b.work_bytes, stream); }, note);
       }
     } else if (dir == static_cast<int>(ConvDirection::filter)) {
-      implicit_ms = time_ms(
-          [&] { cuda::conv_igemm_backward_filter(b.x, b.dy, b.dw, b.db, d, b.work, b.work_bytes, stream); }, stream);
+      for (auto tile : kTiles)
+        implicit.push_back(implicit_candidate(tile, time_ms([&] {
+                                                cuda::conv_igemm_backward_filter(b.x, b.dy, b.dw, b.db, d, b.work,
+                                                                                 b.work_bytes, stream, tile);
+                                              },
+                                                                  stream)));
       if (cudnn) {
         const float bias_ms = time_ms(
             [&] { cuda::column_sums(b.dy, b.db, p, d.f, static_cast<double*>(b.work), stream); }, stream);
@@ -133,18 +144,23 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
                   [&] { return cudnn->time_backward_filter(b.x, b.dy, b.dw, b.work, b.work_bytes, stream); }, note);
       }
     } else {
-      implicit_ms = time_ms([&] { cuda::conv_igemm_backward_data(b.dy, b.w, b.dx, d, stream); }, stream);
+      for (auto tile : kTiles)
+        implicit.push_back(implicit_candidate(
+            tile, time_ms([&] { cuda::conv_igemm_backward_data(b.dy, b.w, b.dx, d, stream, tile); }, stream)));
       if (cudnn)
         add_cudnn(candidates, algos, 0.0f,
                   [&] { return cudnn->time_backward_data(b.w, b.dy, b.dx, b.work, b.work_bytes, stream); }, note);
     }
-    candidates.push_back(implicit_candidate(implicit_ms));  // last: a tie goes to cuDNN
+    candidates.insert(candidates.end(), implicit.begin(), implicit.end());  // last: a tie goes to cuDNN
     const int chosen = fastest_candidate(candidates, prefer_deterministic);
     KN_CHECK(chosen >= 0, "conv timing: nothing could be timed for the ",
              conv_direction_name(static_cast<ConvDirection>(dir)), " direction");
     const ConvCandidate& c = candidates[static_cast<size_t>(chosen)];
     r.cudnn[dir] = c.cudnn;
-    if (c.cudnn) r.algo[dir] = algos[static_cast<size_t>(chosen)];
+    if (c.cudnn)
+      r.algo[dir] = algos[static_cast<size_t>(chosen)];
+    else
+      r.tile[dir] = static_cast<cuda::gemm::TileKind>(c.algo);
     r.report[dir] = describe_choice(candidates, chosen) + note;
   }
   return r;

@@ -1,8 +1,10 @@
 // Choosing, by timing, what runs each direction of one convolution on the GPU: cuDNN's
 // algorithms (each timed by cudnnFind*Ex) against the hand-written implicit GEMM (timed with
 // CUDA events), on the memory plan's own buffers once the model is allocated, before its first
-// step. The fastest wins per direction (engine/conv_choice.h), so a layer may run its forward on
-// the implicit GEMM and its weight gradient on cuDNN.
+// step. The implicit GEMM is timed in each of its GEMM tiles (64x64, 128x64, 128x128: which is
+// fastest depends on the shape and on occupancy, which only the card can tell). The fastest
+// candidate wins per direction (engine/conv_choice.h), so a layer may run its forward on the
+// implicit GEMM and its weight gradient on cuDNN.
 //
 // Non-obvious choices: the results are remembered for the rest of the process, keyed by
 // everything that shapes them (geometry, batch, math, workspace, determinism), so that every
@@ -21,6 +23,7 @@
 
 #include "engine/conv_choice.h"
 #include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/gemm_tile.h"
 
 namespace knotnet {
 
@@ -43,11 +46,13 @@ struct ConvTuneBuffers {
 struct ConvRouting {
   bool cudnn[3] = {false, false, false};
   cuda::CudnnAlgo algo[3];
+  cuda::gemm::TileKind tile[3] = {cuda::gemm::TileKind::automatic, cuda::gemm::TileKind::automatic,
+                                  cuda::gemm::TileKind::automatic};  // the implicit GEMM's, where it runs
   std::string report[3];  // describe_choice() of the direction's candidates
   bool from_cache = false;
 };
 
-// Times the candidates (cudnn null: the implicit GEMM only, nothing to choose), chooses, and
+// Times the candidates (cudnn null: the implicit GEMM only, in each of its tiles), chooses, and
 // sets `cudnn` to run the directions it won (CudnnConv::use). Should the winners need more
 // workspace at a smaller batch than b.work_bytes holds, every direction goes to the implicit GEMM,
 // which fits any workspace that holds the bias sums.

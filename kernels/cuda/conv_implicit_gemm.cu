@@ -183,27 +183,29 @@ size_t conv_igemm_workspace_bytes(const ConvDims& d) {
 }
 
 void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, gemm::TileKind tile) {
   const int64_t p = d.n * d.oh * d.ow;
   if (p <= 0) return;
-  gemm::run(Im2colLoad{x, d}, WeightT{w, d.patch()}, RowStore{y, d.f, b}, p, d.f, d.patch(), nullptr, 0, stream);
+  gemm::run(Im2colLoad{x, d}, WeightT{w, d.patch()}, RowStore{y, d.f, b}, p, d.f, d.patch(), nullptr, 0, stream,
+            tile);
 }
 
 void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, float* db, const ConvDims& d, void* work,
-                                size_t work_bytes, cudaStream_t stream) {
+                                size_t work_bytes, cudaStream_t stream, gemm::TileKind tile) {
   const int64_t p = d.n * d.oh * d.ow;
   KN_CHECK(work_bytes >= static_cast<size_t>(column_sums_workspace(p, d.f)) * sizeof(double),
            "conv_igemm_backward: workspace of ", work_bytes, " bytes is too small for the bias gradient");
   column_sums(dy, db, p, d.f, static_cast<double*>(work), stream);
   // dw (F, KKC) = dy^T (F, P) * im2col(x) (P, KKC); P == 0 writes zeros.
   gemm::run(DyT{dy, d.f}, Im2colB{x, d}, RowStore{dw, d.patch(), nullptr}, d.f, d.patch(), p,
-            static_cast<float*>(work), static_cast<int64_t>(work_bytes / sizeof(float)), stream);
+            static_cast<float*>(work), static_cast<int64_t>(work_bytes / sizeof(float)), stream, tile);
 }
 
-void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream) {
+void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream,
+                              gemm::TileKind tile) {
   if (d.n <= 0) return;
   gemm::run(DyWindowLoad{dy, d}, WeightForData{w, d}, RowStore{dx, d.c, nullptr}, d.n * d.h * d.w, d.c,
-            d.k * d.k * d.f, nullptr, 0, stream);
+            d.k * d.k * d.f, nullptr, 0, stream, tile);
 }
 
 void conv_igemm_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,

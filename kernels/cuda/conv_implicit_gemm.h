@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/conv_dims.h"
+#include "kernels/cuda/gemm_tile.h"
 
 namespace knotnet::cuda {
 
@@ -22,14 +23,18 @@ namespace knotnet::cuda {
 size_t conv_igemm_workspace_bytes(const ConvDims& d);
 
 // x: (N, H, W, C), w: (F, K, K, C), b: (F) -> y: (N, OH, OW, F).
+// tile: the GEMM tile to run in (automatic: the core's choice by shape); each direction is the
+// same arithmetic in any tile, bar the split-K chunks of the weight gradient.
 void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
-                        cudaStream_t stream);
+                        cudaStream_t stream, gemm::TileKind tile = gemm::TileKind::automatic);
 // The two halves of the backward, each usable alone (a layer may run one on cuDNN):
 // x: (N, H, W, C), dy: (N, OH, OW, F) -> overwrites dw: (F, K, K, C) and db: (F).
 void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, float* db, const ConvDims& d, void* work,
-                                size_t work_bytes, cudaStream_t stream);
+                                size_t work_bytes, cudaStream_t stream,
+                                gemm::TileKind tile = gemm::TileKind::automatic);
 // dy: (N, OH, OW, F), w: (F, K, K, C) -> overwrites dx: (N, H, W, C). Needs no workspace.
-void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream);
+void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream,
+                              gemm::TileKind tile = gemm::TileKind::automatic);
 // Both: overwrites dw, db, and dx unless dx is null.
 void conv_igemm_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                          const ConvDims& d, void* work, size_t work_bytes, cudaStream_t stream);

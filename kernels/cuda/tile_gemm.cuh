@@ -4,19 +4,23 @@
 // kernel runs a plain GEMM (strided loads) and an implicit-GEMM convolution (im2col computed on
 // the fly, never stored). Results go to a store functor.
 //
-// Tiling: a block of 256 threads computes a 64 x 64 tile of C; each step stages a 64 x 16 slab
-// of A and a 16 x 64 slab of B in shared memory (zero-filled outside the matrices), then each
-// thread accumulates a 4 x 4 sub-tile in registers: rows ty + 16 i, columns tx + 16 j, the
-// strided layout making every shared-memory read in the inner loop either a broadcast or 16
-// consecutive words (no bank conflicts). Loaders say which index should vary fastest across
-// threads (k_fast) so that global loads are coalesced for their layout.
+// Tiling: a block of 256 threads (16 x 16) computes a BM x BN tile of C; each step stages a
+// BM x BK slab of A and a BK x BN slab of B in shared memory (zero-filled outside the matrices),
+// then each thread accumulates a TM x TN sub-tile in registers: rows ty + 16 i, columns tx + 16 j,
+// the strided layout making every shared-memory read in the inner loop either a broadcast or 16
+// consecutive words (no bank conflicts). Three tiles (Tile, choose_tile): 64 x 64 with 4 x 4 per
+// thread for small outputs, 128 x 64 (8 x 4) and 128 x 128 (8 x 8) for the implicit-GEMM
+// convolutions' hundreds of thousands of rows. Each output element is the same chain of fmaf over
+// k in order whatever the tile, so the tile changes a result only through the split-K chunks.
+// Loaders say which index should vary fastest across threads (k_fast) so that global loads are
+// coalesced for their layout.
 //
-// Cursors: each thread stages the same 4 (row, k) slots of A, and of B, at every K step, k moving
-// by kTileK. A loader whose element index is costly to take apart (an implicit-GEMM loader
-// divides a flat index into image, row, column and channel) defines a Cursor: start(mn, k) takes
-// the index apart once per slot per tile, load(cursor) reads the element, next(cursor, step) moves
-// it along K with additions and compares. Other loaders are called as a(row, k) / b(k, col) at
-// every element. Either way the same values are loaded, so results do not depend on it.
+// Cursors: each thread stages the same (row, k) slots of A, and of B, at every K step, k moving
+// by BK. A loader whose element index is costly to take apart (an implicit-GEMM loader divides a
+// flat index into image, row, column and channel) defines a Cursor instead of operator():
+// start(mn, k) takes the index apart once per slot per tile, load(cursor) reads the element,
+// next(cursor, step) moves it along K with additions and compares. Other loaders are called as
+// a(row, k) / b(k, col) at every element.
 //
 // Split-K: when the output has too few tiles to fill the card (a dense layer's (128, 128)
 // output with K = 25,088, a convolution's weight gradient with K = N*OH*OW), gridDim.z slices K
@@ -28,14 +32,41 @@
 #include <cstdint>
 
 #include "engine/cuda_check.h"
+#include "kernels/cuda/gemm_tile.h"
 #include "kernels/cuda/launch.h"
 
 namespace knotnet::cuda::gemm {
 
-constexpr int kTileM = 64;
-constexpr int kTileN = 64;
-constexpr int kTileK = 16;
 constexpr int kThreads = 256;
+
+// A block's tile: BM x BN of C, BK deep per step, each of the 16 x 16 threads holding TM x TN
+// accumulators (rows ty + 16 i, columns tx + 16 j). Larger tiles do more multiply-adds per
+// shared-memory read (TM * TN per TM + TN) and per staged element, at the cost of registers and
+// of tiles wasted on a ragged edge; run() picks one by the output's shape (choose_tile).
+// MinBlocks: the blocks per SM the compiler must leave registers for (__launch_bounds__).
+template <int BM, int BN, int BK, int TM, int TN, int MinBlocks>
+struct Tile {
+  static constexpr int kM = BM, kN = BN, kK = BK, kTM = TM, kTN = TN, kMinBlocks = MinBlocks;
+  static_assert(BM == 16 * TM && BN == 16 * TN, "16 x 16 threads cover the tile");
+  static_assert((BM * BK) % kThreads == 0 && (BK * BN) % kThreads == 0, "whole slots per thread");
+  static constexpr int kSlotsA = BM * BK / kThreads, kSlotsB = BK * BN / kThreads;
+};
+// Registers per thread on sm_90 (ptxas, CUDA 13): small and tall fit 2 blocks per SM (<= 128)
+// without spilling; wide needs 170-200 with an implicit-GEMM loader's cursors, and forcing it to
+// 128 spilled 100-300 bytes, so it runs one block per SM. Which is faster is measured, not
+// assumed: the convolutions time every tile (conv_autotune.h).
+using SmallTile = Tile<64, 64, 16, 4, 4, 2>;   // 16 FMAs per 8 shared reads; any shape
+using TallTile = Tile<128, 64, 8, 8, 4, 2>;    // 32 per 12: many rows, at most 64 columns
+using WideTile = Tile<128, 128, 8, 8, 8, 1>;   // 64 per 16: many rows and columns
+
+// The default (TileKind::automatic): implicit-GEMM convolutions have N*OH*OW rows (hundreds of
+// thousands) and F or C columns (64 to 128); dense layers and weight gradients have few rows
+// and take the small tile with split-K.
+inline TileKind choose_tile(int64_t m, int64_t n, TileKind asked = TileKind::automatic) {
+  if (asked != TileKind::automatic) return asked;
+  if (m < 8192) return TileKind::small;
+  return n <= 64 ? TileKind::tall : TileKind::wide;
+}
 constexpr int kTargetBlocks = 2 * 132;   // two waves of an H100/H200's 132 SMs
 constexpr int64_t kMinSplitK = 256;      // each K slice at least this long
 constexpr int kMaxSplits = 256;
@@ -80,28 +111,29 @@ __device__ __forceinline__ void cursor_next(const L& l, C& c, int step) {
   if constexpr (HasCursor<L>) l.next(c, step);
 }
 
-template <class LoadA, class LoadB, class Store>
-__global__ void __launch_bounds__(kThreads) tile_gemm_kernel(LoadA a, LoadB b, Store store, int64_t m, int64_t n,
+template <class T, class LoadA, class LoadB, class Store>
+__global__ void __launch_bounds__(kThreads, T::kMinBlocks) tile_gemm_kernel(LoadA a, LoadB b, Store store, int64_t m, int64_t n,
                                                              int64_t k, int64_t k_chunk) {
-  __shared__ float as[kTileK][kTileM + 1];
-  __shared__ float bs[kTileK][kTileN + 1];
+  constexpr int BM = T::kM, BN = T::kN, BK = T::kK, TM = T::kTM, TN = T::kTN;
+  __shared__ float as[BK][BM + 1];
+  __shared__ float bs[BK][BN + 1];
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % 16, ty = tid / 16;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTileM;  // x: M can exceed 65535 tiles
-  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTileN;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM;  // x: M can exceed 65535 tiles
+  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * BN;
   const int64_t k_begin = static_cast<int64_t>(blockIdx.z) * k_chunk;
   const int64_t k_end = k_begin + k_chunk < k ? k_begin + k_chunk : k;
 
-  float acc[4][4];
+  float acc[TM][TN];
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < TM; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
 
-  // This thread's staging slots: (row or column, k offset) of its 4 elements of A and of B, the
+  // This thread's staging slots: (row or column, k offset) of its elements of A and of B, the
   // same at every K step; a slot outside the matrix (or a K range that is empty) never loads, and
   // its cursor never starts.
-  constexpr int kSlotsA = (kTileM * kTileK) / kThreads, kSlotsB = (kTileK * kTileN) / kThreads;
+  constexpr int kSlotsA = T::kSlotsA, kSlotsB = T::kSlotsB;
   using CursorA = decltype(cursor_start<true>(a, int64_t{0}, int64_t{0}));
   using CursorB = decltype(cursor_start<false>(b, int64_t{0}, int64_t{0}));
   CursorA ca[kSlotsA]{};
@@ -110,52 +142,52 @@ __global__ void __launch_bounds__(kThreads) tile_gemm_kernel(LoadA a, LoadB b, S
 #pragma unroll
   for (int q = 0; q < kSlotsA; ++q) {
     const int e = tid + q * kThreads;
-    a_row[q] = LoadA::k_fast ? e / kTileK : e % kTileM;
-    a_kk[q] = LoadA::k_fast ? e % kTileK : e / kTileM;
+    a_row[q] = LoadA::k_fast ? e / BK : e % BM;
+    a_kk[q] = LoadA::k_fast ? e % BK : e / BM;
     if (m0 + a_row[q] < m && k_begin < k_end) ca[q] = cursor_start<true>(a, m0 + a_row[q], k_begin + a_kk[q]);
   }
 #pragma unroll
   for (int q = 0; q < kSlotsB; ++q) {
     const int e = tid + q * kThreads;
-    b_col[q] = LoadB::k_fast ? e / kTileK : e % kTileN;
-    b_kk[q] = LoadB::k_fast ? e % kTileK : e / kTileN;
+    b_col[q] = LoadB::k_fast ? e / BK : e % BN;
+    b_kk[q] = LoadB::k_fast ? e % BK : e / BN;
     if (n0 + b_col[q] < n && k_begin < k_end) cb[q] = cursor_start<false>(b, n0 + b_col[q], k_begin + b_kk[q]);
   }
 
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
-    // Stage A (kTileM x kTileK) and B (kTileK x kTileN): 1024 elements each, 4 per thread.
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += BK) {
+    // Stage A (BM x BK) and B (BK x BN).
 #pragma unroll
     for (int q = 0; q < kSlotsA; ++q) {
       const bool row_in = m0 + a_row[q] < m;
       as[a_kk[q]][a_row[q]] = (row_in && k0 + a_kk[q] < k_end) ? cursor_load<true>(a, ca[q], k0 + a_kk[q]) : 0.0f;
-      if (row_in) cursor_next(a, ca[q], kTileK);
+      if (row_in) cursor_next(a, ca[q], BK);
     }
 #pragma unroll
     for (int q = 0; q < kSlotsB; ++q) {
       const bool col_in = n0 + b_col[q] < n;
       bs[b_kk[q]][b_col[q]] = (col_in && k0 + b_kk[q] < k_end) ? cursor_load<false>(b, cb[q], k0 + b_kk[q]) : 0.0f;
-      if (col_in) cursor_next(b, cb[q], kTileK);
+      if (col_in) cursor_next(b, cb[q], BK);
     }
     __syncthreads();
 #pragma unroll
-    for (int kk = 0; kk < kTileK; ++kk) {
-      float av[4], bv[4];
+    for (int kk = 0; kk < BK; ++kk) {
+      float av[TM], bv[TN];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) av[i] = as[kk][ty + 16 * i];
+      for (int i = 0; i < TM; ++i) av[i] = as[kk][ty + 16 * i];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) bv[j] = bs[kk][tx + 16 * j];
+      for (int j = 0; j < TN; ++j) bv[j] = bs[kk][tx + 16 * j];
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < TM; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
     __syncthreads();  // before the next step overwrites the tiles
   }
 
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < TM; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < TN; ++j) {
       const int64_t gm = m0 + ty + 16 * i, gn = n0 + tx + 16 * j;
       if (gm < m && gn < n) store(static_cast<int>(blockIdx.z), gm, gn, acc[i][j]);
     }
@@ -173,9 +205,10 @@ __global__ void reduce_splits_kernel(const float* __restrict__ ws, int splits, i
   }
 }
 
-// How many K slices for an (m, n, k) product, given `ws_floats` of workspace (< 0: unlimited).
-inline int choose_splits(int64_t m, int64_t n, int64_t k, int64_t ws_floats) {
-  const int64_t tiles = ((m + kTileM - 1) / kTileM) * ((n + kTileN - 1) / kTileN);
+// How many K slices for an (m, n, k) product in tiles of bm x bn, given `ws_floats` of workspace
+// (< 0: unlimited).
+inline int choose_splits(int64_t m, int64_t n, int64_t k, int64_t ws_floats, int bm, int bn) {
+  const int64_t tiles = ((m + bm - 1) / bm) * ((n + bn - 1) / bn);
   if (tiles >= kTargetBlocks || k < 2 * kMinSplitK) return 1;
   int64_t splits = (kTargetBlocks + tiles - 1) / tiles;
   splits = std::min<int64_t>(splits, k / kMinSplitK);
@@ -184,34 +217,58 @@ inline int choose_splits(int64_t m, int64_t n, int64_t k, int64_t ws_floats) {
   return static_cast<int>(std::max<int64_t>(splits, 1));
 }
 
-// Floats of workspace the split-K path wants for (m, n, k): 0 when it would not split.
+template <class T>
+int choose_splits(int64_t m, int64_t n, int64_t k, int64_t ws_floats) {
+  return choose_splits(m, n, k, ws_floats, T::kM, T::kN);
+}
+
+// Floats of workspace the split-K path wants for (m, n, k) in the default tile: 0 when it would
+// not split. (Another tile may want more or less; with less it splits fewer ways.)
 inline int64_t splitk_workspace(int64_t m, int64_t n, int64_t k) {
-  const int s = choose_splits(m, n, k, -1);
+  int s = 1;
+  switch (choose_tile(m, n)) {
+    case TileKind::automatic:
+    case TileKind::small: s = choose_splits<SmallTile>(m, n, k, -1); break;
+    case TileKind::tall: s = choose_splits<TallTile>(m, n, k, -1); break;
+    case TileKind::wide: s = choose_splits<WideTile>(m, n, k, -1); break;
+  }
   return s > 1 ? static_cast<int64_t>(s) * m * n : 0;
 }
 
-// Runs C = A * B into `store`, split over K when that helps and the workspace allows.
-template <class LoadA, class LoadB, class Store>
-void run(const LoadA& a, const LoadB& b, const Store& store, int64_t m, int64_t n, int64_t k, float* ws,
-         int64_t ws_floats, cudaStream_t stream) {
-  if (m <= 0 || n <= 0) return;
-  const int splits = ws ? choose_splits(m, n, k, ws_floats) : 1;
+template <class T, class LoadA, class LoadB, class Store>
+void run_tiles(const LoadA& a, const LoadB& b, const Store& store, int64_t m, int64_t n, int64_t k, float* ws,
+               int64_t ws_floats, cudaStream_t stream) {
+  const int splits = ws ? choose_splits<T>(m, n, k, ws_floats) : 1;
   int64_t k_chunk = (k + splits - 1) / splits;
-  k_chunk = (k_chunk + kTileK - 1) / kTileK * kTileK;
-  if (k_chunk <= 0) k_chunk = kTileK;
+  k_chunk = (k_chunk + T::kK - 1) / T::kK * T::kK;
+  if (k_chunk <= 0) k_chunk = T::kK;
   const int used = static_cast<int>(std::max<int64_t>(1, (k + k_chunk - 1) / k_chunk));
-  const dim3 grid(static_cast<unsigned>((m + kTileM - 1) / kTileM), static_cast<unsigned>((n + kTileN - 1) / kTileN),
+  const dim3 grid(static_cast<unsigned>((m + T::kM - 1) / T::kM), static_cast<unsigned>((n + T::kN - 1) / T::kN),
                   static_cast<unsigned>(used));
   KN_CHECK(grid.y <= 65535u, "GEMM of ", n, " columns needs ", grid.y, " column tiles, more than a grid's 65535");
   if (used == 1) {
-    tile_gemm_kernel<<<grid, kThreads, 0, stream>>>(a, b, store, m, n, k, k_chunk);
+    tile_gemm_kernel<T><<<grid, kThreads, 0, stream>>>(a, b, store, m, n, k, k_chunk);
     KN_CUDA_CHECK_LAUNCH();
     return;
   }
-  tile_gemm_kernel<<<grid, kThreads, 0, stream>>>(a, b, PartialStore{ws, m, n}, m, n, k, k_chunk);
+  tile_gemm_kernel<T><<<grid, kThreads, 0, stream>>>(a, b, PartialStore{ws, m, n}, m, n, k, k_chunk);
   KN_CUDA_CHECK_LAUNCH();
   reduce_splits_kernel<<<grid_for(m * n), kBlock, 0, stream>>>(ws, used, m, n, store);
   KN_CUDA_CHECK_LAUNCH();
+}
+
+// Runs C = A * B into `store`, in the tile asked for (automatic: choose_tile's), split over K when
+// that helps and the workspace allows.
+template <class LoadA, class LoadB, class Store>
+void run(const LoadA& a, const LoadB& b, const Store& store, int64_t m, int64_t n, int64_t k, float* ws,
+         int64_t ws_floats, cudaStream_t stream, TileKind tile = TileKind::automatic) {
+  if (m <= 0 || n <= 0) return;
+  switch (choose_tile(m, n, tile)) {
+    case TileKind::automatic:
+    case TileKind::small: return run_tiles<SmallTile>(a, b, store, m, n, k, ws, ws_floats, stream);
+    case TileKind::tall: return run_tiles<TallTile>(a, b, store, m, n, k, ws, ws_floats, stream);
+    case TileKind::wide: return run_tiles<WideTile>(a, b, store, m, n, k, ws, ws_floats, stream);
+  }
 }
 
 }  // namespace knotnet::cuda::gemm
