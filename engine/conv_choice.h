@@ -31,7 +31,7 @@ const char* conv_direction_name(ConvDirection d);  // "fwd", "bwd-filter", "bwd-
 // One way to run one direction, as timed.
 struct ConvCandidate {
   bool cudnn = false;        // false: the implicit GEMM
-  int algo = 0;              // cuDNN's algorithm number
+  int algo = 0;              // cuDNN's algorithm number; for the implicit GEMM, its gemm::TileKind
   float ms = -1.0f;          // < 0: could not be timed (never chosen)
   bool deterministic = true;
   std::string label;         // for reports: "cuDNN algo 1 (fma)", "implicit GEMM"

@@ -61,9 +61,11 @@ class CudaConv : public ::testing::TestWithParam<ConvCase> {};
 int64_t work_of(const ConvCase& v) { return v.n * v.h * v.w * v.k * v.k * std::max(v.c, v.f) / 16; }
 
 // Every GEMM tile the timing may choose (gemm_tile.h), each direction on its own, as a layer may
-// run them; the workspace poisoned (NaN) before each tile's run. On the CPU emulator the large
-// shapes run in the default tile only (each run of the seed's first layer takes ~45 s there); the
-// small ones cover every tile's ragged edges, with one or several tiles each way.
+// run them; the workspace poisoned (NaN) before each tile's run. The forward and the data
+// gradient (no split-K) must come out bit for bit the same in every tile: each element is the
+// same chain of fmaf over k. On the CPU emulator the large shapes run in the default tile only
+// (each run of the seed's first layer takes ~45 s there); the small ones cover every tile's
+// ragged edges, with one or several tiles each way, and split-K (P >= 512).
 TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
   KN_REQUIRE_GPU();
   KN_SKIP_IF_LARGE(work_of(GetParam()));
@@ -76,6 +78,7 @@ TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
 #ifdef KNOTNET_CUDA_EMU
   if (work_of(GetParam()) > 100000) tiles.resize(1);
 #endif
+  std::vector<float> y_first, dx_first;
   for (auto tile : tiles) {
     SCOPED_TRACE(std::string("tile ") + cuda::gemm::tile_name(tile));
     DeviceBuffer<float> y(static_cast<int64_t>(r.y.size())), dx(static_cast<int64_t>(r.dx.size())),
@@ -84,10 +87,17 @@ TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
     cuda::conv_igemm_forward(x.get(), w.get(), b.get(), y.get(), r.d, nullptr, tile);
     cuda::conv_igemm_backward_filter(x.get(), dy.get(), dw.get(), db.get(), r.d, work.get(), ws, nullptr, tile);
     cuda::conv_igemm_backward_data(dy.get(), w.get(), dx.get(), r.d, nullptr, tile);
-    test::expect_close(y.download(), r.y, 1e-4, "igemm forward", 1e-1);
-    test::expect_close(dx.download(), r.dx, 1e-4, "igemm dx", 1e-1);
+    const std::vector<float> yg = y.download(), dxg = dx.download();
+    test::expect_close(yg, r.y, 1e-4, "igemm forward", 1e-1);
+    test::expect_close(dxg, r.dx, 1e-4, "igemm dx", 1e-1);
     test::expect_close(dw.download(), r.dw, 1e-4, "igemm dw", 1e-1);
     test::expect_close(db.download(), r.db, 1e-5, "igemm db");
+    if (y_first.empty()) {
+      y_first = yg, dx_first = dxg;
+      continue;
+    }
+    test::expect_equal(yg, y_first, "forward against the first tile's");
+    test::expect_equal(dxg, dx_first, "dx against the first tile's");
   }
 }
 
@@ -158,6 +168,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv,
                                            ConvCase{2, 7, 5, 6, 4, 3, false},    // even kernel, valid
                                            ConvCase{1, 5, 5, 1, 1, 1, false},    // 1x1
                                            ConvCase{2, 5, 6, 3, 3, 130, true},   // two column tiles of 128
+                                           ConvCase{1, 24, 24, 2, 2, 3, false},  // P = 529: split-K in every tile
                                            ConvCase{4, 31, 31, 64, 3, 96, true}, // seed layer 2, small batch
                                            ConvCase{2, 31, 31, 96, 3, 128, false},
                                            ConvCase{8, 128, 128, 3, 3, 64, false}),  // seed layer 1: long split-K

@@ -49,6 +49,7 @@ struct Tile {
   static constexpr int kM = BM, kN = BN, kK = BK, kTM = TM, kTN = TN, kMinBlocks = MinBlocks;
   static_assert(BM == 16 * TM && BN == 16 * TN, "16 x 16 threads cover the tile");
   static_assert((BM * BK) % kThreads == 0 && (BK * BN) % kThreads == 0, "whole slots per thread");
+  static_assert(32 % BK == 0, "shared-memory rows are padded by 32 / BK words");
   static constexpr int kSlotsA = BM * BK / kThreads, kSlotsB = BK * BN / kThreads;
 };
 // Registers per thread on sm_90 (ptxas, CUDA 13): small and tall fit 2 blocks per SM (<= 128)
@@ -60,8 +61,8 @@ using TallTile = Tile<128, 64, 8, 8, 4, 2>;    // 32 per 12: many rows, at most 
 using WideTile = Tile<128, 128, 8, 8, 8, 1>;   // 64 per 16: many rows and columns
 
 // The default (TileKind::automatic): implicit-GEMM convolutions have N*OH*OW rows (hundreds of
-// thousands) and F or C columns (64 to 128); dense layers and weight gradients have few rows
-// and take the small tile with split-K.
+// thousands) and F or C columns (64 to 128); their weight gradients have few rows (F) and take
+// the small tile with split-K. (Dense layers ask for the small tile: dense_sgemm.cu.)
 inline TileKind choose_tile(int64_t m, int64_t n, TileKind asked = TileKind::automatic) {
   if (asked != TileKind::automatic) return asked;
   if (m < 8192) return TileKind::small;
@@ -115,8 +116,11 @@ template <class T, class LoadA, class LoadB, class Store>
 __global__ void __launch_bounds__(kThreads, T::kMinBlocks) tile_gemm_kernel(LoadA a, LoadB b, Store store, int64_t m, int64_t n,
                                                              int64_t k, int64_t k_chunk) {
   constexpr int BM = T::kM, BN = T::kN, BK = T::kK, TM = T::kTM, TN = T::kTN;
-  __shared__ float as[BK][BM + 1];
-  __shared__ float bs[BK][BN + 1];
+  // Rows padded by 32 / BK words: a warp's k_fast stores (32 / BK rows of BK consecutive k) then
+  // fall in 32 distinct banks; the inner loop's reads are broadcasts or 16 consecutive words.
+  constexpr int kPad = 32 / BK;
+  __shared__ float as[BK][BM + kPad];
+  __shared__ float bs[BK][BN + kPad];
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % 16, ty = tid / 16;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM;  // x: M can exceed 65535 tiles
@@ -222,11 +226,11 @@ int choose_splits(int64_t m, int64_t n, int64_t k, int64_t ws_floats) {
   return choose_splits(m, n, k, ws_floats, T::kM, T::kN);
 }
 
-// Floats of workspace the split-K path wants for (m, n, k) in the default tile: 0 when it would
-// not split. (Another tile may want more or less; with less it splits fewer ways.)
-inline int64_t splitk_workspace(int64_t m, int64_t n, int64_t k) {
+// Floats of workspace the split-K path wants for (m, n, k) in `tile` (automatic: choose_tile's):
+// 0 when it would not split. (Another tile may want more or less; with less it splits fewer ways.)
+inline int64_t splitk_workspace(int64_t m, int64_t n, int64_t k, TileKind tile = TileKind::automatic) {
   int s = 1;
-  switch (choose_tile(m, n)) {
+  switch (choose_tile(m, n, tile)) {
     case TileKind::automatic:
     case TileKind::small: s = choose_splits<SmallTile>(m, n, k, -1); break;
     case TileKind::tall: s = choose_splits<TallTile>(m, n, k, -1); break;
