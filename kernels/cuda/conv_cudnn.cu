@@ -22,10 +22,9 @@ namespace {
 bool allowed_math(ConvMath math, cudnnMathType_t m) { return math == ConvMath::tf32 || m == CUDNN_FMA_MATH; }
 
 template <class Perf>
-const Perf* pick(const std::vector<Perf>& perfs, int count, ConvMath math, size_t limit, bool prefer_deterministic) {
+const Perf* pick(const std::vector<Perf>& perfs, ConvMath math, size_t limit, bool prefer_deterministic) {
   for (bool need_deterministic : {prefer_deterministic, false})
-    for (int i = 0; i < count; ++i) {
-      const Perf& p = perfs[static_cast<size_t>(i)];
+    for (const Perf& p : perfs) {
       if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit || !allowed_math(math, p.mathType)) continue;
       if (need_deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
       return &p;
@@ -47,16 +46,27 @@ CudnnAlgo to_algo(const Perf& p, bool timed) {
 // The timed results cuDNN ran successfully within the workspace, under the math allowed,
 // fastest first (cuDNN returns them sorted already; sorted again, stably, to rely on nothing).
 template <class Perf>
-std::vector<CudnnAlgo> timed(const std::vector<Perf>& perfs, int count, ConvMath math, size_t work_bytes) {
+std::vector<CudnnAlgo> timed(const std::vector<Perf>& perfs, ConvMath math, size_t work_bytes) {
   std::vector<CudnnAlgo> out;
-  for (int i = 0; i < count; ++i) {
-    const Perf& p = perfs[static_cast<size_t>(i)];
+  for (const Perf& p : perfs) {
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > work_bytes || p.time < 0 || !allowed_math(math, p.mathType))
       continue;
     out.push_back(to_algo(p, true));
   }
   std::stable_sort(out.begin(), out.end(), [](const CudnnAlgo& a, const CudnnAlgo& b) { return a.ms < b.ms; });
   return out;
+}
+
+// One ranking of a direction's algorithms: how many cuDNN may return (max_count_of), then the
+// ranking itself (rank(max, &count, perfs): cudnnGet*_v7 or cudnnFind*Ex), cut to what it returned.
+template <class Perf, class MaxCount, class Rank>
+std::vector<Perf> ranked(cudnnHandle_t handle, MaxCount max_count_of, Rank rank) {
+  int max_count = 0, count = 0;
+  KN_CUDNN_CHECK(max_count_of(handle, &max_count));
+  std::vector<Perf> perfs(static_cast<size_t>(std::max(max_count, 1)));
+  KN_CUDNN_CHECK(rank(max_count, &count, perfs.data()));
+  perfs.resize(static_cast<size_t>(std::clamp(count, 0, std::max(max_count, 1))));
+  return perfs;
 }
 
 // Throws NoCudnnAlgorithm (which fit answers with the implicit GEMM) unless ok.
@@ -125,32 +135,33 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
   }
   set_batch(d.n);
 
-  int max_count = 0;
-  int count = 0;
-  KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_count));
-  std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(static_cast<size_t>(std::max(max_count, 1)));
-  KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, desc_[kForward], y_desc_,
-                                                        max_count, &count, fwd.data()));
-  const auto* f = pick(fwd, count, math, workspace_limit, prefer_deterministic_);
+  const auto fwd = ranked<cudnnConvolutionFwdAlgoPerf_t>(
+      handle_, cudnnGetConvolutionForwardAlgorithmMaxCount, [&](int max, int* count, auto* perfs) {
+        return cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, desc_[kForward], y_desc_, max, count,
+                                                      perfs);
+      });
+  const auto* f = pick(fwd, math, workspace_limit, prefer_deterministic_);
   require_algorithm(f != nullptr, __LINE__, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ",
                     workspace_limit, " bytes");
   algo_[kForward] = to_algo(*f, false);
 
-  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_count));
-  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> bf(static_cast<size_t>(std::max(max_count, 1)));
-  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, desc_[kFilter], w_desc_,
-                                                               max_count, &count, bf.data()));
-  const auto* pf = pick(bf, count, math, workspace_limit, prefer_deterministic_);
+  const auto bf = ranked<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      handle_, cudnnGetConvolutionBackwardFilterAlgorithmMaxCount, [&](int max, int* count, auto* perfs) {
+        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, desc_[kFilter], w_desc_, max,
+                                                             count, perfs);
+      });
+  const auto* pf = pick(bf, math, workspace_limit, prefer_deterministic_);
   require_algorithm(pf != nullptr, __LINE__, shape_text(d),
                     ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit, " bytes");
   algo_[kFilter] = to_algo(*pf, false);
 
   if (need_data_grad_) {
-    KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_count));
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> bd(static_cast<size_t>(std::max(max_count, 1)));
-    KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, desc_[kData], x_desc_,
-                                                               max_count, &count, bd.data()));
-    const auto* pd = pick(bd, count, math, workspace_limit, prefer_deterministic_);
+    const auto bd = ranked<cudnnConvolutionBwdDataAlgoPerf_t>(
+        handle_, cudnnGetConvolutionBackwardDataAlgorithmMaxCount, [&](int max, int* count, auto* perfs) {
+          return cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, desc_[kData], x_desc_, max,
+                                                             count, perfs);
+        });
+    const auto* pd = pick(bd, math, workspace_limit, prefer_deterministic_);
     require_algorithm(pd != nullptr, __LINE__, shape_text(d),
                       ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit, " bytes");
     algo_[kData] = to_algo(*pd, false);
@@ -207,10 +218,13 @@ size_t CudnnConv::use(const CudnnAlgo* fwd, const CudnnAlgo* filter, const Cudnn
   return workspace_;
 }
 
-// cudnnFind*Ex times only the algorithms of the math type set on the descriptor, which after
-// recompute_workspace() is the chosen algorithm's: for timing, the math this convolution allows
-// (tensor-op admits FMA algorithms too). use() or recompute_workspace() sets it back.
-void CudnnConv::set_timing_math(Direction dir) {
+// Timing runs at the planned batch on `stream`. cudnnFind*Ex times only the algorithms of the
+// math type set on the descriptor, which after recompute_workspace() is the chosen algorithm's:
+// for timing, the math this convolution allows (tensor-op admits FMA algorithms too). use() or
+// recompute_workspace() sets it back.
+void CudnnConv::prepare_timing(Direction dir, cudaStream_t stream) {
+  set_batch(dims_.n);
+  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
   KN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_[dir], math_ == ConvMath::fp32 ? CUDNN_FMA_MATH
                                                                                  : CUDNN_TENSOR_OP_MATH));
 }
@@ -289,43 +303,36 @@ std::string CudnnConv::describe() const {
 
 std::vector<CudnnAlgo> CudnnConv::time_forward(const float* x, const float* w, float* y, void* work,
                                                size_t work_bytes, cudaStream_t stream) {
-  set_batch(dims_.n);
-  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
-  int max_count = 0, count = 0;
-  KN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_count));
-  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-  set_timing_math(kForward);
-  KN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle_, x_desc_, x, w_desc_, w, desc_[kForward], y_desc_, y,
-                                                        max_count, &count, perf.data(), work, work_bytes));
-  return timed(perf, count, math_, work_bytes);
+  prepare_timing(kForward, stream);
+  const auto perfs = ranked<cudnnConvolutionFwdAlgoPerf_t>(
+      handle_, cudnnGetConvolutionForwardAlgorithmMaxCount, [&](int max, int* count, auto* out) {
+        return cudnnFindConvolutionForwardAlgorithmEx(handle_, x_desc_, x, w_desc_, w, desc_[kForward], y_desc_, y,
+                                                      max, count, out, work, work_bytes);
+      });
+  return timed(perfs, math_, work_bytes);
 }
 
 std::vector<CudnnAlgo> CudnnConv::time_backward_filter(const float* x, const float* dy, float* dw, void* work,
                                                        size_t work_bytes, cudaStream_t stream) {
-  set_batch(dims_.n);
-  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
-  int max_count = 0, count = 0;
-  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_count));
-  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-  set_timing_math(kFilter);
-  KN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle_, x_desc_, x, y_desc_, dy, desc_[kFilter],
-                                                               w_desc_, dw, max_count, &count, perf.data(), work,
-                                                               work_bytes));
-  return timed(perf, count, math_, work_bytes);
+  prepare_timing(kFilter, stream);
+  const auto perfs = ranked<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      handle_, cudnnGetConvolutionBackwardFilterAlgorithmMaxCount, [&](int max, int* count, auto* out) {
+        return cudnnFindConvolutionBackwardFilterAlgorithmEx(handle_, x_desc_, x, y_desc_, dy, desc_[kFilter],
+                                                             w_desc_, dw, max, count, out, work, work_bytes);
+      });
+  return timed(perfs, math_, work_bytes);
 }
 
 std::vector<CudnnAlgo> CudnnConv::time_backward_data(const float* w, const float* dy, float* dx, void* work,
                                                      size_t work_bytes, cudaStream_t stream) {
   KN_CHECK(need_data_grad_, shape_text(dims_), ": planned without a data gradient, so it has no algorithm to time");
-  set_batch(dims_.n);
-  KN_CUDNN_CHECK(cudnnSetStream(handle_, stream));
-  int max_count = 0, count = 0;
-  KN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_count));
-  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-  set_timing_math(kData);
-  KN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle_, w_desc_, w, y_desc_, dy, desc_[kData], x_desc_,
-                                                             dx, max_count, &count, perf.data(), work, work_bytes));
-  return timed(perf, count, math_, work_bytes);
+  prepare_timing(kData, stream);
+  const auto perfs = ranked<cudnnConvolutionBwdDataAlgoPerf_t>(
+      handle_, cudnnGetConvolutionBackwardDataAlgorithmMaxCount, [&](int max, int* count, auto* out) {
+        return cudnnFindConvolutionBackwardDataAlgorithmEx(handle_, w_desc_, w, y_desc_, dy, desc_[kData], x_desc_,
+                                                           dx, max, count, out, work, work_bytes);
+      });
+  return timed(perfs, math_, work_bytes);
 }
 
 void CudnnConv::forward(const float* x, const float* w, const float* b, float* y, int64_t n, void* work,

@@ -97,7 +97,7 @@ class CudnnConv {
   // Checks that `dir` runs on cuDNN and its need at batch n fits in work_bytes.
   void require_workspace(Direction dir, int64_t n, size_t work_bytes);
   size_t recompute_workspace();
-  void set_timing_math(Direction dir);
+  void prepare_timing(Direction dir, cudaStream_t stream);
 
   cudnnHandle_t handle_;
   ConvDims dims_;
