@@ -157,10 +157,12 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
              conv_direction_name(static_cast<ConvDirection>(dir)), " direction");
     const ConvCandidate& c = candidates[static_cast<size_t>(chosen)];
     r.cudnn[dir] = c.cudnn;
-    if (c.cudnn)
-      r.algo[dir] = algos[static_cast<size_t>(chosen)];
-    else
-      r.tile[dir] = static_cast<cuda::gemm::TileKind>(c.algo);
+    if (c.cudnn) r.algo[dir] = algos[static_cast<size_t>(chosen)];
+    // The implicit GEMM's fastest tile, kept even when cuDNN wins: it is what runs should the
+    // cuDNN winners fall back (tune_conv) for want of workspace at a smaller batch.
+    const int best_implicit = fastest_candidate(implicit, false);
+    if (best_implicit >= 0)
+      r.tile[dir] = static_cast<cuda::gemm::TileKind>(implicit[static_cast<size_t>(best_implicit)].algo);
     r.report[dir] = describe_choice(candidates, chosen) + note;
   }
   return r;
@@ -189,7 +191,8 @@ ConvRouting tune_conv(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, cuda::Con
       for (int dir = 0; dir < 3; ++dir) {
         if (!r.cudnn[dir]) continue;
         r.cudnn[dir] = false;
-        r.report[dir] = "implicit GEMM (the timed winner, cuDNN algo " + std::to_string(r.algo[dir].algo) +
+        r.report[dir] = std::string("implicit GEMM ") + cuda::gemm::tile_name(r.tile[dir]) +
+                        " (the timed winner, cuDNN algo " + std::to_string(r.algo[dir].algo) +
                         ", needs more workspace at a smaller batch than the plan holds)";
       }
       cudnn->use(nullptr, nullptr, nullptr);
