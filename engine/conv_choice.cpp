@@ -14,15 +14,6 @@ ConvSearch parse_conv_search(const std::string& text) {
   KN_THROW("unknown convolution algorithm search '", text, "': expected measured or heuristic");
 }
 
-const char* conv_direction_name(ConvDirection d) {
-  switch (d) {
-    case ConvDirection::forward: return "fwd";
-    case ConvDirection::filter: return "bwd-filter";
-    case ConvDirection::data: return "bwd-data";
-  }
-  return "?";
-}
-
 int fastest_candidate(const std::vector<ConvCandidate>& candidates, bool prefer_deterministic) {
   for (bool need_deterministic : {prefer_deterministic, false}) {
     int best = -1;

@@ -26,7 +26,16 @@ const char* conv_search_name(ConvSearch s);
 ConvSearch parse_conv_search(const std::string& text);
 
 enum class ConvDirection : uint8_t { forward = 0, filter = 1, data = 2 };
-const char* conv_direction_name(ConvDirection d);  // "fwd", "bwd-filter", "bwd-data"
+
+// "fwd", "bwd-filter", "bwd-data" (inline: kernels/cuda/conv_cudnn.cu names its directions too).
+inline const char* conv_direction_name(ConvDirection d) {
+  switch (d) {
+    case ConvDirection::forward: return "fwd";
+    case ConvDirection::filter: return "bwd-filter";
+    case ConvDirection::data: return "bwd-data";
+  }
+  return "?";
+}
 
 // One way to run one direction, as timed.
 struct ConvCandidate {

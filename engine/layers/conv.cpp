@@ -68,7 +68,6 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   measure_ = plan.measure_conv && plan.query_library;
   tf32_ = plan.tf32;
   prefer_deterministic_ = plan.cudnn_deterministic;
-  data_grad_ = plan.needs_input_grad;
   for (int dir = 0; dir < 3; ++dir) {
     tile_[dir] = cuda::gemm::TileKind::automatic;
     run_cudnn_[dir] = cudnn_allowed_ && (dir != static_cast<int>(ConvDirection::data) || plan.needs_input_grad);
@@ -118,7 +117,7 @@ void ConvLayer::tune_device(const DeviceTuning& t) {
   b.b = params_[1].as<float>();
   b.y = t.y.as<float>();
   b.dy = t.dy.as<float>();
-  b.dx = data_grad_ && !t.dx.empty() ? t.dx.as<float>() : nullptr;
+  b.dx = t.dx.empty() ? nullptr : t.dx.as<float>();  // empty for the first layer: no data gradient
   b.dw = grads_[0].as<float>();
   b.db = grads_[1].as<float>();
   b.work = workspace_.data;

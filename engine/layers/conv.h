@@ -75,7 +75,6 @@ class ConvLayer final : public Layer {
   bool cudnn_allowed_ = false;                       // cuDNN may run some direction
   bool run_cudnn_[3] = {false, false, false};        // per ConvDirection: cuDNN, else implicit GEMM
   bool measure_ = false;                             // tune_device times the candidates
-  bool data_grad_ = true;                            // dx is computed (not for the first layer)
   // Per direction: the implicit GEMM's tile where it runs (chosen by timing; automatic otherwise).
   cuda::gemm::TileKind tile_[3] = {cuda::gemm::TileKind::automatic, cuda::gemm::TileKind::automatic,
                                    cuda::gemm::TileKind::automatic};

@@ -3,6 +3,7 @@
 #ifdef KNOTNET_HAVE_CUDA
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -74,8 +75,6 @@ float time_ms(Run run, cudaStream_t stream) {
   return best;
 }
 
-const char* math_label(cudnnMathType_t m) { return m == CUDNN_FMA_MATH ? "fma" : "tensor-op"; }
-
 // cuDNN's timed algorithms for one direction as candidates, each with `extra_ms` added; a cuDNN
 // refusal leaves the direction to the implicit GEMM (it is reported).
 template <class Time>
@@ -93,7 +92,7 @@ void add_cudnn(std::vector<ConvCandidate>& out, std::vector<cuda::CudnnAlgo>& al
     c.algo = a.algo;
     c.ms = a.ms + extra_ms;
     c.deterministic = a.deterministic;
-    c.label = "cuDNN algo " + std::to_string(a.algo) + " (" + math_label(a.math) + ")";
+    c.label = "cuDNN algo " + std::to_string(a.algo) + " (" + cuda::cudnn_math_name(a.math) + ")";
     out.push_back(c);
   }
 }
@@ -117,40 +116,36 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
   const bool data = b.dx != nullptr;
   for (int dir = 0; dir < 3; ++dir) {
     if (dir == static_cast<int>(ConvDirection::data) && !data) continue;
+    // The direction on the implicit GEMM in a tile; cuDNN's own pass of the bias, if any (timed
+    // apart and added to its algorithms' times); and cuDNN's timing of its algorithms.
+    std::function<void(cuda::gemm::TileKind)> run_implicit;
+    std::function<void()> cudnn_bias;
+    std::function<std::vector<cuda::CudnnAlgo>()> time_cudnn;
+    switch (static_cast<ConvDirection>(dir)) {
+      case ConvDirection::forward:
+        run_implicit = [&](cuda::gemm::TileKind t) { cuda::conv_igemm_forward(b.x, b.w, b.b, b.y, d, stream, t); };
+        cudnn_bias = [&] { cudnn->add_bias(b.b, b.y, d.n, stream); };
+        time_cudnn = [&] { return cudnn->time_forward(b.x, b.w, b.y, b.work, b.work_bytes, stream); };
+        break;
+      case ConvDirection::filter:
+        run_implicit = [&](cuda::gemm::TileKind t) {
+          cuda::conv_igemm_backward_filter(b.x, b.dy, b.dw, b.db, d, b.work, b.work_bytes, stream, t);
+        };
+        cudnn_bias = [&] { cuda::column_sums(b.dy, b.db, p, d.f, static_cast<double*>(b.work), stream); };
+        time_cudnn = [&] { return cudnn->time_backward_filter(b.x, b.dy, b.dw, b.work, b.work_bytes, stream); };
+        break;
+      case ConvDirection::data:
+        run_implicit = [&](cuda::gemm::TileKind t) { cuda::conv_igemm_backward_data(b.dy, b.w, b.dx, d, stream, t); };
+        time_cudnn = [&] { return cudnn->time_backward_data(b.w, b.dy, b.dx, b.work, b.work_bytes, stream); };
+        break;
+    }
+    std::vector<ConvCandidate> implicit;
+    for (auto tile : kTiles)
+      implicit.push_back(implicit_candidate(tile, time_ms([&] { run_implicit(tile); }, stream)));
     std::vector<ConvCandidate> candidates;
     std::vector<cuda::CudnnAlgo> algos;
     std::string note;
-    std::vector<ConvCandidate> implicit;
-    if (dir == static_cast<int>(ConvDirection::forward)) {
-      for (auto tile : kTiles)
-        implicit.push_back(implicit_candidate(
-            tile, time_ms([&] { cuda::conv_igemm_forward(b.x, b.w, b.b, b.y, d, stream, tile); }, stream)));
-      if (cudnn) {
-        const float bias_ms = time_ms([&] { cudnn->add_bias(b.b, b.y, d.n, stream); }, stream);
-        add_cudnn(candidates, algos, bias_ms,
-                  [&] { return cudnn->time_forward(b.x, b.w, b.y, b.work, b.work_bytes, stream); }, note);
-      }
-    } else if (dir == static_cast<int>(ConvDirection::filter)) {
-      for (auto tile : kTiles)
-        implicit.push_back(implicit_candidate(tile, time_ms([&] {
-                                                cuda::conv_igemm_backward_filter(b.x, b.dy, b.dw, b.db, d, b.work,
-                                                                                 b.work_bytes, stream, tile);
-                                              },
-                                                                  stream)));
-      if (cudnn) {
-        const float bias_ms = time_ms(
-            [&] { cuda::column_sums(b.dy, b.db, p, d.f, static_cast<double*>(b.work), stream); }, stream);
-        add_cudnn(candidates, algos, bias_ms,
-                  [&] { return cudnn->time_backward_filter(b.x, b.dy, b.dw, b.work, b.work_bytes, stream); }, note);
-      }
-    } else {
-      for (auto tile : kTiles)
-        implicit.push_back(implicit_candidate(
-            tile, time_ms([&] { cuda::conv_igemm_backward_data(b.dy, b.w, b.dx, d, stream, tile); }, stream)));
-      if (cudnn)
-        add_cudnn(candidates, algos, 0.0f,
-                  [&] { return cudnn->time_backward_data(b.w, b.dy, b.dx, b.work, b.work_bytes, stream); }, note);
-    }
+    if (cudnn) add_cudnn(candidates, algos, cudnn_bias ? time_ms(cudnn_bias, stream) : 0.0f, time_cudnn, note);
     candidates.insert(candidates.end(), implicit.begin(), implicit.end());  // last: a tie goes to cuDNN
     const int chosen = fastest_candidate(candidates, prefer_deterministic);
     KN_CHECK(chosen >= 0, "conv timing: nothing could be timed for the ",

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "engine/conv_choice.h"
 #include "engine/cuda_check.h"
 #include "kernels/cuda/reduce.h"
 
@@ -75,7 +76,29 @@ void require_algorithm(bool ok, int line, const Args&... what) {
   if (!ok) throw NoCudnnAlgorithm(detail::concat(what...), __FILE__, line);
 }
 
-const char* math_name(cudnnMathType_t m) {
+std::string shape_text(const ConvDims& d) {
+  std::ostringstream os;
+  os << "conv of (" << d.n << ", " << d.h << ", " << d.w << ", " << d.c << ") with " << d.f << " filters of " << d.k
+     << "x" << d.k;
+  return os.str();
+}
+
+// The heuristics' algorithm for one direction (`what`: "forward", ...) among `perfs`, or the
+// refusal naming the shape when none is allowed within the limit.
+template <class Perf>
+CudnnAlgo heuristic_choice(const std::vector<Perf>& perfs, ConvMath math, size_t limit, bool prefer_deterministic,
+                           const ConvDims& d, const char* what) {
+  const Perf* p = pick(perfs, math, limit, prefer_deterministic);
+  require_algorithm(p != nullptr, __LINE__, shape_text(d), ": cuDNN offers no ", what,
+                    " algorithm within a workspace of ", limit, " bytes");
+  return to_algo(*p, false);
+}
+
+const char* direction_name(int dir) { return conv_direction_name(static_cast<ConvDirection>(dir)); }
+
+}  // namespace
+
+const char* cudnn_math_name(cudnnMathType_t m) {
   switch (m) {
     case CUDNN_DEFAULT_MATH: return "default";
     case CUDNN_TENSOR_OP_MATH: return "tensor-op";
@@ -84,17 +107,6 @@ const char* math_name(cudnnMathType_t m) {
     default: return "?";
   }
 }
-
-const char* direction_name(int dir) { return dir == 0 ? "fwd" : dir == 1 ? "bwd-filter" : "bwd-data"; }
-
-std::string shape_text(const ConvDims& d) {
-  std::ostringstream os;
-  os << "conv of (" << d.n << ", " << d.h << ", " << d.w << ", " << d.c << ") with " << d.f << " filters of " << d.k
-     << "x" << d.k;
-  return os.str();
-}
-
-}  // namespace
 
 CudnnConv::CudnnConv(cudnnHandle_t handle, const ConvDims& d, ConvMath math, size_t workspace_limit,
                      bool need_data_grad, bool prefer_deterministic)
@@ -140,20 +152,14 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
         return cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_desc_, w_desc_, desc_[kForward], y_desc_, max, count,
                                                       perfs);
       });
-  const auto* f = pick(fwd, math, workspace_limit, prefer_deterministic_);
-  require_algorithm(f != nullptr, __LINE__, shape_text(d), ": cuDNN offers no forward algorithm within a workspace of ",
-                    workspace_limit, " bytes");
-  algo_[kForward] = to_algo(*f, false);
+  algo_[kForward] = heuristic_choice(fwd, math, workspace_limit, prefer_deterministic_, d, "forward");
 
   const auto bf = ranked<cudnnConvolutionBwdFilterAlgoPerf_t>(
       handle_, cudnnGetConvolutionBackwardFilterAlgorithmMaxCount, [&](int max, int* count, auto* perfs) {
         return cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_desc_, y_desc_, desc_[kFilter], w_desc_, max,
                                                              count, perfs);
       });
-  const auto* pf = pick(bf, math, workspace_limit, prefer_deterministic_);
-  require_algorithm(pf != nullptr, __LINE__, shape_text(d),
-                    ": cuDNN offers no weight-gradient algorithm within a workspace of ", workspace_limit, " bytes");
-  algo_[kFilter] = to_algo(*pf, false);
+  algo_[kFilter] = heuristic_choice(bf, math, workspace_limit, prefer_deterministic_, d, "weight-gradient");
 
   if (need_data_grad_) {
     const auto bd = ranked<cudnnConvolutionBwdDataAlgoPerf_t>(
@@ -161,10 +167,7 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
           return cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_desc_, y_desc_, desc_[kData], x_desc_, max,
                                                              count, perfs);
         });
-    const auto* pd = pick(bd, math, workspace_limit, prefer_deterministic_);
-    require_algorithm(pd != nullptr, __LINE__, shape_text(d),
-                      ": cuDNN offers no data-gradient algorithm within a workspace of ", workspace_limit, " bytes");
-    algo_[kData] = to_algo(*pd, false);
+    algo_[kData] = heuristic_choice(bd, math, workspace_limit, prefer_deterministic_, d, "data-gradient");
   }
   const size_t need = recompute_workspace();
   require_algorithm(need <= workspace_limit, __LINE__, shape_text(d), ": at a batch smaller than ", d.n,
@@ -178,10 +181,8 @@ void CudnnConv::build(ConvMath math, size_t workspace_limit) {
 // epoch's partial last batch) may need more workspace for the same algorithm: the plan reserves
 // the most that any batch size needs, so no batch finds too little in the middle of training.
 size_t CudnnConv::recompute_workspace() {
-  for (int dir = 0; dir < 3; ++dir) {
-    if (in_use_[dir]) KN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_[dir], algo_[dir].math));
-    need_n_[dir] = -1;
-  }
+  set_chosen_math();
+  for (int64_t& n : need_n_) n = -1;
   size_t most = 0;
   for (int64_t n = dims_.n; n >= 1; --n) {
     set_batch(n);
@@ -209,13 +210,16 @@ size_t CudnnConv::use(const CudnnAlgo* fwd, const CudnnAlgo* filter, const Cudnn
   // The walk over every batch size costs ~0.2 s per convolution at batch 1024: skipped when the
   // heuristics' algorithms won (their needs were walked when they were chosen). The math types
   // are set back either way (timing changed them).
-  if (changed) {
+  if (changed)
     recompute_workspace();
-  } else {
-    for (int dir = 0; dir < 3; ++dir)
-      if (in_use_[dir]) KN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_[dir], algo_[dir].math));
-  }
+  else
+    set_chosen_math();
   return workspace_;
+}
+
+void CudnnConv::set_chosen_math() {
+  for (int dir = 0; dir < 3; ++dir)
+    if (in_use_[dir]) KN_CUDNN_CHECK(cudnnSetConvolutionMathType(desc_[dir], algo_[dir].math));
 }
 
 // Timing runs at the planned batch on `stream`. cudnnFind*Ex times only the algorithms of the
@@ -292,7 +296,7 @@ std::string CudnnConv::describe() const {
   const char* sep = "";
   for (int dir = 0; dir < 3; ++dir) {
     if (!in_use_[dir]) continue;
-    os << sep << direction_name(dir) << " algo " << algo_[dir].algo << " (" << math_name(algo_[dir].math) << ", "
+    os << sep << direction_name(dir) << " algo " << algo_[dir].algo << " (" << cudnn_math_name(algo_[dir].math) << ", "
        << algo_[dir].memory << " B";
     if (algo_[dir].ms >= 0) os << ", " << algo_[dir].ms << " ms";
     os << ")";

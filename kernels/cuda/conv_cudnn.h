@@ -26,6 +26,9 @@ enum class ConvMath : uint8_t {
   tf32,  // TF32 tensor cores allowed
 };
 
+// "fma", "tensor-op", "tensor-op-conv", "default".
+const char* cudnn_math_name(cudnnMathType_t m);
+
 // One cuDNN algorithm for one direction, as cudnnFind*Ex timed it (ms < 0: not timed, chosen
 // by the heuristics).
 struct CudnnAlgo {
@@ -97,6 +100,7 @@ class CudnnConv {
   // Checks that `dir` runs on cuDNN and its need at batch n fits in work_bytes.
   void require_workspace(Direction dir, int64_t n, size_t work_bytes);
   size_t recompute_workspace();
+  void set_chosen_math();  // each direction in use: its algorithm's math on its descriptor
   void prepare_timing(Direction dir, cudaStream_t stream);
 
   cudnnHandle_t handle_;

@@ -226,16 +226,22 @@ int choose_splits(int64_t m, int64_t n, int64_t k, int64_t ws_floats) {
   return choose_splits(m, n, k, ws_floats, T::kM, T::kN);
 }
 
+// Calls f(Tile{}) with the tile `kind` names (automatic: choose_tile's for an m x n output).
+template <class F>
+decltype(auto) with_tile(int64_t m, int64_t n, TileKind kind, F f) {
+  switch (choose_tile(m, n, kind)) {
+    case TileKind::tall: return f(TallTile{});
+    case TileKind::wide: return f(WideTile{});
+    case TileKind::automatic:
+    case TileKind::small: break;
+  }
+  return f(SmallTile{});
+}
+
 // Floats of workspace the split-K path wants for (m, n, k) in `tile` (automatic: choose_tile's):
 // 0 when it would not split. (Another tile may want more or less; with less it splits fewer ways.)
 inline int64_t splitk_workspace(int64_t m, int64_t n, int64_t k, TileKind tile = TileKind::automatic) {
-  int s = 1;
-  switch (choose_tile(m, n, tile)) {
-    case TileKind::automatic:
-    case TileKind::small: s = choose_splits<SmallTile>(m, n, k, -1); break;
-    case TileKind::tall: s = choose_splits<TallTile>(m, n, k, -1); break;
-    case TileKind::wide: s = choose_splits<WideTile>(m, n, k, -1); break;
-  }
+  const int s = with_tile(m, n, tile, [&](auto t) { return choose_splits<decltype(t)>(m, n, k, -1); });
   return s > 1 ? static_cast<int64_t>(s) * m * n : 0;
 }
 
@@ -267,12 +273,8 @@ template <class LoadA, class LoadB, class Store>
 void run(const LoadA& a, const LoadB& b, const Store& store, int64_t m, int64_t n, int64_t k, float* ws,
          int64_t ws_floats, cudaStream_t stream, TileKind tile = TileKind::automatic) {
   if (m <= 0 || n <= 0) return;
-  switch (choose_tile(m, n, tile)) {
-    case TileKind::automatic:
-    case TileKind::small: return run_tiles<SmallTile>(a, b, store, m, n, k, ws, ws_floats, stream);
-    case TileKind::tall: return run_tiles<TallTile>(a, b, store, m, n, k, ws, ws_floats, stream);
-    case TileKind::wide: return run_tiles<WideTile>(a, b, store, m, n, k, ws, ws_floats, stream);
-  }
+  with_tile(m, n, tile,
+            [&](auto t) { run_tiles<decltype(t)>(a, b, store, m, n, k, ws, ws_floats, stream); });
 }
 
 }  // namespace knotnet::cuda::gemm
