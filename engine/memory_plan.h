@@ -80,6 +80,7 @@ class MemoryPlan {
 
  private:
   void lay_out_sequentially();
+  size_t place(const std::vector<Id>& order, std::vector<size_t>& offsets) const;
   std::vector<BufferDecl> buffers_;
   std::vector<size_t> offsets_;
   size_t total_ = 0;
