@@ -42,18 +42,28 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
     ModelOptions options;
   };
   std::vector<Attempt> attempts;
-  auto limit_text = [](size_t limit) {
-    return limit == 0 ? std::string("cuDNN with no workspace") : "cuDNN with workspace up to " + format_bytes(limit);
+  auto limit_text = [](const ModelOptions& o) {
+    const std::string limit = format_bytes(o.cudnn_workspace_limit);
+    if (o.cudnn_workspace_io_sized)
+      return "cuDNN with workspace up to each convolution's input + output (at least " + limit + ")";
+    return o.cudnn_workspace_limit == 0 ? std::string("cuDNN with no workspace") : "cuDNN with workspace up to " + limit;
   };
-  attempts.push_back({requested.all_conv_implicit ? "implicit GEMM for every convolution"
-                                                  : limit_text(requested.cudnn_workspace_limit),
+  attempts.push_back({requested.all_conv_implicit ? "implicit GEMM for every convolution" : limit_text(requested),
                       requested});
   if (!requested.all_conv_implicit) {
+    // First the workspace sized by each convolution's input and output goes, then the limit
+    // shrinks step by step.
+    if (requested.cudnn_workspace_io_sized) {
+      ModelOptions o = requested;
+      o.cudnn_workspace_io_sized = false;
+      attempts.push_back({limit_text(o), o});
+    }
     for (size_t limit : {16 * kMiB, 4 * kMiB, 1 * kMiB, size_t(0)}) {
       if (limit >= requested.cudnn_workspace_limit) continue;
       ModelOptions o = requested;
+      o.cudnn_workspace_io_sized = false;
       o.cudnn_workspace_limit = limit;
-      attempts.push_back({limit_text(limit), o});
+      attempts.push_back({limit_text(o), o});
     }
     ModelOptions o = requested;
     o.all_conv_implicit = true;

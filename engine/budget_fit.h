@@ -1,6 +1,8 @@
 // Fitting a model to the GPU memory budget before anything is allocated. In this order:
-//   1. the options as given (cuDNN's algorithms under the requested workspace limit);
-//   2. cuDNN's algorithms under smaller workspace limits: 16 MiB, 4 MiB, 1 MiB, none;
+//   1. the options as given (cuDNN's algorithms under the requested workspace limit, or each
+//      convolution's input plus output bytes if more: ModelOptions::cudnn_workspace_io_sized);
+//   2. cuDNN's algorithms under the limit alone, then under smaller limits: 16 MiB, 4 MiB,
+//      1 MiB, none;
 //   3. every convolution on the hand-written implicit GEMM (no cuDNN workspace).
 // The first that fits is the model to build. When none does, the check of the last attempt
 // carries the report (budget.h): needed, budget, largest buffers, other processes, the largest

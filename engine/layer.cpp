@@ -36,6 +36,7 @@ void Layer::forward(const Tensor& x, const Tensor& y, const StepContext& ctx) {
   check_batch(y, out_, "output", n);
   KN_CHECK(x.dtype == y.dtype && x.device == y.device, "layer '", name_, "': input ", x.describe(),
            " and output ", y.describe(), " differ in type or device");
+  workspace_ = workspace_forward_;
   forward_impl(x, y, ctx);
 }
 
@@ -48,6 +49,7 @@ void Layer::backward(const Tensor& x, const Tensor& y, const Tensor& dy, const T
     check_batch(dx, in_, "input gradient", n);
     KN_CHECK(dx.dtype == dy.dtype && dx.device == dy.device, "layer '", name_, "': gradients differ in type or device");
   }
+  workspace_ = workspace_backward_;
   backward_impl(x, y, dy, dx, ctx);
 }
 

@@ -10,8 +10,10 @@
 // model asks device_scratch_infos() instead (default: the same list) and, after
 // prepare_device(), device_workspace_bytes(): transient memory a layer needs only inside one
 // of its own kernel calls (split-K partials, reduction partials, cuDNN workspace). The model
-// declares ONE buffer of the largest such need and binds it to every layer (bind_workspace):
-// layers run one after another on one stream, so they can share it.
+// declares two such buffers per layer, one alive only at the layer's forward step and one only
+// at its backward step, so that the memory plan can lay them over activations that are not
+// alive then (a convolution's cuDNN workspace can be hundreds of MiB: docs/memory_budget.md).
+// forward() and backward() point `workspace_` at the one for the step (bind_workspace).
 #pragma once
 
 #include <cstdint>
@@ -62,6 +64,9 @@ struct ScratchInfo {
 struct DevicePlan {
   int64_t batch = 0;                 // the planned (largest) batch
   size_t cudnn_workspace_limit = 0;  // the most workspace a cuDNN algorithm may ask for
+  // true: a convolution's cuDNN algorithms may also ask for up to its input plus output bytes,
+  // if that is more than the limit (ModelOptions::cudnn_workspace_io_sized).
+  bool cudnn_workspace_io_sized = false;
   // true: a CUDA context exists, so libraries (cuDNN) may be asked for their algorithms and
   // workspace. false (a plan-only model on a machine without a GPU): reserve upper bounds.
   bool query_library = false;
@@ -109,8 +114,8 @@ class Layer {
   // time its GPU algorithms here on its own buffers and the shared workspace (overwriting its
   // outputs and gradients, which initialisation then sets). Nothing to choose by default.
   virtual void tune_device(const DeviceTuning& t) {}
-  // Bytes of the shared workspace this layer needs on `device` at any batch up to `batch`
-  // (valid after prepare_device). 0: none.
+  // Bytes of workspace this layer needs on `device` at any batch up to `batch`, in its forward
+  // and again in its backward (valid after prepare_device). 0: none.
   virtual size_t device_workspace_bytes(int64_t batch, Device device) const { return 0; }
   virtual bool needs_input_for_backward() const { return false; }
   virtual bool needs_output_for_backward() const { return false; }
@@ -121,8 +126,11 @@ class Layer {
   // params: one view per param_infos() entry, in order. grads: one per entry, empty for
   // non-trainable ones. scratch: one per scratch_infos() entry, in order.
   void bind(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> scratch);
-  // The model's shared workspace (CUDA models; empty on the CPU).
-  void bind_workspace(Tensor workspace) { workspace_ = workspace; }
+  // The layer's workspaces for its forward and its backward step (CUDA models; empty on the CPU).
+  void bind_workspace(Tensor forward, Tensor backward) {
+    workspace_forward_ = forward;
+    workspace_backward_ = backward;
+  }
   const std::vector<Tensor>& params() const { return params_; }
   const std::vector<Tensor>& grads() const { return grads_; }
 
@@ -140,7 +148,8 @@ class Layer {
   std::vector<Tensor> params_;
   std::vector<Tensor> grads_;
   std::vector<Tensor> scratch_;
-  Tensor workspace_;
+  Tensor workspace_;  // the running step's: workspace_forward_ in forward, workspace_backward_ in backward
+  Tensor workspace_forward_, workspace_backward_;
 
  private:
   void check_batch(const Tensor& t, const Shape& per_sample, const char* what, int64_t n) const;

@@ -56,6 +56,7 @@ void Model::prepare_device_layers() {
     DevicePlan dp;
     dp.batch = options_.batch;
     dp.cudnn_workspace_limit = options_.cudnn_workspace_limit;
+    dp.cudnn_workspace_io_sized = options_.cudnn_workspace_io_sized;
     dp.query_library = options_.allocate;
     dp.needs_input_grad = i > 0;
     dp.force_implicit_conv = options_.all_conv_implicit;
@@ -199,13 +200,20 @@ void Model::declare_buffers() {
   }
   if (!on_device()) return;
 
-  // GPU only. One workspace shared by every layer, as large as the largest need; it lives
-  // through every forward and backward step (the optimizer needs none).
-  size_t ws = 0;
-  for (const auto& layer : layers_) ws = std::max(ws, layer->device_workspace_bytes(B, options_.device));
-  if (ws > 0)
-    workspace_id_ = plan_.declare("workspace", Role::workspace, Shape{static_cast<int64_t>(ws)}, DType::u8,
-                                  {fwd_step(0), bwd_step(0)});
+  // GPU only. Each layer's workspace, twice: alive at its forward step, and at its backward step
+  // (a workspace holds nothing from one kernel call to the next). Between the two, the memory
+  // serves other buffers; the optimizer needs none.
+  workspace_fwd_ids_.assign(L, -1);
+  workspace_bwd_ids_.assign(L, -1);
+  for (int i = 0; i < L; ++i) {
+    const size_t ws = layers_[i]->device_workspace_bytes(B, options_.device);
+    if (ws == 0) continue;
+    const Shape shape{static_cast<int64_t>(ws)};
+    workspace_fwd_ids_[i] = plan_.declare(layers_[i]->name() + ".workspace_fwd", Role::workspace, shape, DType::u8,
+                                          Lifetime::at(fwd_step(i)));
+    workspace_bwd_ids_[i] = plan_.declare(layers_[i]->name() + ".workspace_bwd", Role::workspace, shape, DType::u8,
+                                          Lifetime::at(bwd_step(i)));
+  }
   // The host's batch lands here before the device converts it (uint8 -> float, index -> one-hot).
   input_u8_id_ = plan_.declare("input_u8", Role::input, input_.with_batch(B), DType::u8, Lifetime::at(0));
   labels_id_ = plan_.declare("labels", Role::input, Shape{B}, DType::i32, Lifetime::at(0));
@@ -253,8 +261,10 @@ void Model::bind_views() {
   targets_view_ = arena_.view(plan_, targets_id_);
   probs_view_ = arena_.view(plan_, probs_id_);
   if (!on_device()) return;
-  if (workspace_id_ >= 0) workspace_view_ = arena_.view(plan_, workspace_id_);
-  for (auto& layer : layers_) layer->bind_workspace(workspace_view_);
+  for (int i = 0; i < L; ++i) {
+    if (workspace_fwd_ids_[i] < 0) continue;
+    layers_[i]->bind_workspace(arena_.view(plan_, workspace_fwd_ids_[i]), arena_.view(plan_, workspace_bwd_ids_[i]));
+  }
   input_u8_view_ = arena_.view(plan_, input_u8_id_);
   labels_view_ = arena_.view(plan_, labels_id_);
   loss_sums_view_ = arena_.view(plan_, loss_sums_id_);

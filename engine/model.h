@@ -5,9 +5,9 @@
 // nothing allocates: train_on_batch and evaluate_on_batch only run kernels on planned views.
 //
 // On the GPU (ModelOptions::device = cuda) the plan also holds the uint8 image and i32 label
-// staging buffers the host copies a batch into, ONE workspace shared by every layer (sized to
-// the largest need: cuDNN, split-K, reduction partials; its lifetime covers every forward and
-// backward step), and 2 doubles for the loss sums. A step enqueues everything on the compute
+// staging buffers the host copies a batch into, each layer's workspaces (cuDNN, split-K,
+// reduction partials: one alive only at the layer's forward step, one only at its backward
+// step, so they share memory with whatever is not alive then), and 2 doubles for the loss sums. A step enqueues everything on the compute
 // stream, then the copy of its loss sums into a pinned host slot and an event (LossReadback,
 // engine/loss_readback.h); the host waits on that event alone (predict_on_batch: on the stream,
 // for the probabilities). submit_train_step / collect_step split a step there, so that the
@@ -54,6 +54,13 @@ struct ModelOptions {
   // CUDA: the most workspace a cuDNN convolution algorithm may ask for. A plan-only CUDA model
   // (allocate = false) cannot ask cuDNN, and reserves this much for it (an upper bound).
   size_t cudnn_workspace_limit = size_t(64) << 20;
+  // CUDA: a convolution's cuDNN algorithms may also ask for up to the layer's input plus output
+  // bytes where that is more than the limit. cuDNN's strict-fp32 NHWC algorithm 1 converts the
+  // layout through exactly that much, and runs conv_2 of the seed 2x faster than what fits in
+  // 64 MiB (docs/cuda_backend.md, "Second GPU run"). The workspace lives only at the layer's own
+  // steps, so the plan lays it over activations that are not alive then. Fitting a budget turns
+  // this off before it lowers the limit (engine/budget_fit.h).
+  bool cudnn_workspace_io_sized = true;
   // CUDA: every convolution on the hand-written implicit GEMM (no cuDNN workspace), whatever
   // its spec line says: the last step of fitting a budget (engine/budget_fit.h).
   bool all_conv_implicit = false;
@@ -208,10 +215,12 @@ class Model {
   // Views bound once after planning, full batch.
   std::vector<Tensor> acts_, act_grads_, state_views_;
   Tensor input_view_, targets_view_, probs_view_;
-  // CUDA only: staging for the host's uint8 images and i32 labels, the shared workspace, and
-  // the loss sums (loss sum, correct count).
-  MemoryPlan::Id input_u8_id_ = -1, labels_id_ = -1, workspace_id_ = -1, loss_sums_id_ = -1;
-  Tensor input_u8_view_, labels_view_, workspace_view_, loss_sums_view_;
+  // CUDA only: staging for the host's uint8 images and i32 labels, and the loss sums (loss sum,
+  // correct count).
+  MemoryPlan::Id input_u8_id_ = -1, labels_id_ = -1, loss_sums_id_ = -1;
+  Tensor input_u8_view_, labels_view_, loss_sums_view_;
+  // CUDA only: each layer's forward and backward workspace (-1: none).
+  std::vector<MemoryPlan::Id> workspace_fwd_ids_, workspace_bwd_ids_;
   // CUDA only: the two staging slots the reader's delivery copies into (images, labels).
   std::array<MemoryPlan::Id, StagingSlots::kCount> staging_images_ids_{-1, -1}, staging_labels_ids_{-1, -1};
   std::unique_ptr<DeviceStaging> staging_;  // after arena_: destroyed (and waited for) first

@@ -82,10 +82,18 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   }
   const size_t bias = static_cast<size_t>(cuda::column_sums_workspace(plan.batch * dims_.oh * dims_.ow, dims_.f)) *
                       sizeof(double);
+  // The most cuDNN may ask for: the limit, or, if that is more and allowed, a copy of this
+  // layer's input, output and filter plus 1 MiB. cuDNN 9's strict-fp32 NHWC algorithm 1 converts
+  // the layout through that much (on an H100: the three, plus 16 to 1,040 bytes of alignment).
+  const size_t io_bytes =
+      static_cast<size_t>(plan.batch * (dims_.h * dims_.w * dims_.c + dims_.oh * dims_.ow * dims_.f) +
+                          dims_.f * dims_.patch()) * sizeof(float) + (size_t(1) << 20);
+  const size_t limit = plan.cudnn_workspace_io_sized ? std::max(plan.cudnn_workspace_limit, io_bytes)
+                                                     : plan.cudnn_workspace_limit;
   if (!plan.query_library) {
     // Planning without a GPU: cuDNN cannot be asked, so reserve the most it may be allowed (its
     // algorithms are chosen under this limit) or the bias sums' need, whichever is larger.
-    planned_workspace_ = std::max(plan.cudnn_workspace_limit, bias);
+    planned_workspace_ = std::max(limit, bias);
     return;
   }
   // cuDNN's refusal, with this layer's name and the way out added.
@@ -96,7 +104,7 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   try {
     cudnn_.reset(new cuda::CudnnConv(CudaContext::get().cudnn(), dims_,
                                      plan.tf32 ? cuda::ConvMath::tf32 : cuda::ConvMath::fp32,
-                                     plan.cudnn_workspace_limit, plan.needs_input_grad, plan.cudnn_deterministic));
+                                     limit, plan.needs_input_grad, plan.cudnn_deterministic));
   } catch (const NoCudnnAlgorithm& e) {  // keeps its type: fit falls back to the implicit GEMM on it
     throw NoCudnnAlgorithm(explained(e), e.file(), e.line());
   } catch (const Error& e) {
@@ -104,7 +112,7 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   }
   // Timing may choose any algorithm under the limit (or the implicit GEMM, whose split-K uses
   // what there is): reserve the limit, as a plan made without a GPU does.
-  planned_workspace_ = measure_ ? std::max(plan.cudnn_workspace_limit, bias) : cudnn_->workspace_bytes();
+  planned_workspace_ = measure_ ? std::max(limit, bias) : cudnn_->workspace_bytes();
 #endif
 }
 
@@ -120,8 +128,12 @@ void ConvLayer::tune_device(const DeviceTuning& t) {
   b.dx = t.dx.empty() ? nullptr : t.dx.as<float>();  // empty for the first layer: no data gradient
   b.dw = grads_[0].as<float>();
   b.db = grads_[1].as<float>();
-  b.work = workspace_.data;
-  b.work_bytes = workspace_.empty() ? 0 : workspace_.bytes();
+  // The forward is timed in the forward step's workspace, the gradients in the backward step's:
+  // each is disjoint from the buffers its direction reads and writes. Both have the same size.
+  b.work = workspace_forward_.data;
+  b.work_backward = workspace_backward_.data;
+  b.work_bytes = std::min(workspace_forward_.empty() ? 0 : workspace_forward_.bytes(),
+                          workspace_backward_.empty() ? 0 : workspace_backward_.bytes());
   const ConvRouting r = tune_conv(cudnn_.get(), dims_, tf32_ ? cuda::ConvMath::tf32 : cuda::ConvMath::fp32,
                                   prefer_deterministic_, b, compute_stream());
   for (int dir = 0; dir < 3; ++dir) {

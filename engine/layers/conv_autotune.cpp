@@ -114,6 +114,7 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
   ConvRouting r;
   const int64_t p = d.n * d.oh * d.ow;
   const bool data = b.dx != nullptr;
+  void* const work_bwd = b.work_backward ? b.work_backward : b.work;
   for (int dir = 0; dir < 3; ++dir) {
     if (dir == static_cast<int>(ConvDirection::data) && !data) continue;
     // The direction on the implicit GEMM in a tile; cuDNN's own pass of the bias, if any (timed
@@ -129,14 +130,14 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
         break;
       case ConvDirection::filter:
         run_implicit = [&](cuda::gemm::TileKind t) {
-          cuda::conv_igemm_backward_filter(b.x, b.dy, b.dw, b.db, d, b.work, b.work_bytes, stream, t);
+          cuda::conv_igemm_backward_filter(b.x, b.dy, b.dw, b.db, d, work_bwd, b.work_bytes, stream, t);
         };
-        cudnn_bias = [&] { cuda::column_sums(b.dy, b.db, p, d.f, static_cast<double*>(b.work), stream); };
-        time_cudnn = [&] { return cudnn->time_backward_filter(b.x, b.dy, b.dw, b.work, b.work_bytes, stream); };
+        cudnn_bias = [&] { cuda::column_sums(b.dy, b.db, p, d.f, static_cast<double*>(work_bwd), stream); };
+        time_cudnn = [&] { return cudnn->time_backward_filter(b.x, b.dy, b.dw, work_bwd, b.work_bytes, stream); };
         break;
       case ConvDirection::data:
         run_implicit = [&](cuda::gemm::TileKind t) { cuda::conv_igemm_backward_data(b.dy, b.w, b.dx, d, stream, t); };
-        time_cudnn = [&] { return cudnn->time_backward_data(b.w, b.dy, b.dx, b.work, b.work_bytes, stream); };
+        time_cudnn = [&] { return cudnn->time_backward_data(b.w, b.dy, b.dx, work_bwd, b.work_bytes, stream); };
         break;
     }
     std::vector<ConvCandidate> implicit;

@@ -38,8 +38,9 @@ struct ConvTuneBuffers {
   float* dx = nullptr;        // (N, H, W, C); null: no data gradient (the first layer)
   float* dw = nullptr;        // (F, K, K, C)
   float* db = nullptr;        // (F)
-  void* work = nullptr;
-  size_t work_bytes = 0;
+  void* work = nullptr;           // the forward's workspace
+  void* work_backward = nullptr;  // the gradients' workspace (work if null)
+  size_t work_bytes = 0;          // the size of each
 };
 
 // What runs each direction (indexed by ConvDirection), and why.
