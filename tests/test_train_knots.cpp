@@ -154,6 +154,21 @@ TEST_F(TrainKnots, ResumeTakesTheRunsSettingsAndSavesANewEpochCount) {
   EXPECT_EQ(read_checkpoint_info((out / "last.h5").string()).epoch, 2);
 }
 
+// --nondeterministic lets GPU convolutions take cuDNN's non-deterministic algorithms; it is a
+// setting of the run (run.json), so a resumed run keeps it.
+TEST_F(TrainKnots, NondeterministicIsRecordedAndKeptOnResume) {
+  fs::path out = dir_->path() / "nondet";
+  std::string log;
+  ASSERT_EQ(test::run_command(fit(out.string(), "--epochs 1"), &log), 0) << log;
+  EXPECT_EQ(read_json(out / "summary.json")["cudnn_deterministic"], true);
+  fs::path other = dir_->path() / "nondet2";
+  ASSERT_EQ(test::run_command(fit(other.string(), "--epochs 1 --nondeterministic"), &log), 0) << log;
+  EXPECT_EQ(read_json(other / "run.json")["flags"]["nondeterministic"], true);
+  EXPECT_EQ(read_json(other / "summary.json")["cudnn_deterministic"], false);
+  ASSERT_EQ(test::run_command(bin("train_knots") + " fit --resume " + other.string() + " --epochs 2", &log), 0) << log;
+  EXPECT_EQ(read_json(other / "summary.json")["cudnn_deterministic"], false);
+}
+
 TEST_F(TrainKnots, EarlyStoppingTriggers) {
   fs::path out = dir_->path() / "early";
   std::string log;

@@ -62,6 +62,7 @@ struct FitFlags {
   int64_t steps_per_epoch = 0;
   bool tf32 = false;
   std::string conv_algo = "measured";
+  bool nondeterministic = false;
   std::string out;
   std::string resume;
   bool json = false;
@@ -91,6 +92,7 @@ nlohmann::json flags_json(const FitFlags& f) {
           {"steps_per_epoch", f.steps_per_epoch},
           {"tf32", f.tf32},
           {"conv_algo", f.conv_algo},
+          {"nondeterministic", f.nondeterministic},
           {"image_shape", f.data.image_shape},
           {"data_dataset", f.data.data_dataset},
           {"label_dataset", f.data.label_dataset},
@@ -118,6 +120,7 @@ void flags_from_json(const nlohmann::json& j, FitFlags& f) {
   f.steps_per_epoch = j.value("steps_per_epoch", int64_t(0));
   f.tf32 = j.value("tf32", false);
   f.conv_algo = j.value("conv_algo", std::string("measured"));  // runs from before --conv-algo existed
+  f.nondeterministic = j.value("nondeterministic", false);
   f.data.image_shape = j.at("image_shape");
   f.data.data_dataset = j.at("data_dataset");
   f.data.label_dataset = j.at("label_dataset");
@@ -221,6 +224,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   mopt.alloc = alloc;
   mopt.tf32 = f.tf32;
   mopt.conv_search = parse_conv_search(f.conv_algo);
+  mopt.cudnn_deterministic = !f.nondeterministic;
   if (f.tf32 && device != Device::cuda)
     std::fprintf(stderr, "note: --tf32 applies to GPU convolutions; the CPU computes in strict fp32\n");
   const std::string& spec_text = spec.text;
@@ -412,6 +416,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   summary["device"] = device_name(mopt.device);
   summary["math"] = mopt.device == Device::cuda && mopt.tf32 ? "tf32 (cuDNN convolutions)" : "fp32";
   summary["conv_algorithms"] = conv_algorithms;
+  summary["cudnn_deterministic"] = mopt.cudnn_deterministic;
   summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
                       {"non_trainable_params", model.statistics_count()}};
   summary["versions"] = versions_json();
@@ -450,6 +455,10 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
   sub.add_flag("--tf32", f.tf32,
                "let cuDNN's convolutions use TF32 tensor cores (faster, 10-bit mantissas); default strict fp32");
   add_conv_algo_option(sub, f.conv_algo);
+  sub.add_flag("--nondeterministic", f.nondeterministic,
+               "let GPU convolutions use cuDNN's non-deterministic algorithms where they are faster (PyTorch's "
+               "default); the last bits of the results may then differ from run to run. Default: deterministic ones "
+               "only (the implicit GEMM is always one)");
   sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
   sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
   sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");

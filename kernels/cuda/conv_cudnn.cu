@@ -298,6 +298,7 @@ std::string CudnnConv::describe() const {
     if (!in_use_[dir]) continue;
     os << sep << direction_name(dir) << " algo " << algo_[dir].algo << " (" << cudnn_math_name(algo_[dir].math) << ", "
        << algo_[dir].memory << " B";
+    if (!algo_[dir].deterministic) os << ", non-deterministic";
     if (algo_[dir].ms >= 0) os << ", " << algo_[dir].ms << " ms";
     os << ")";
     sep = ", ";
