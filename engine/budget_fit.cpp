@@ -45,7 +45,7 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
   auto limit_text = [](const ModelOptions& o) {
     const std::string limit = format_bytes(o.cudnn_workspace_limit);
     if (o.cudnn_workspace_io_sized)
-      return "cuDNN with workspace up to each convolution's input + output (at least " + limit + ")";
+      return "cuDNN with workspace up to each convolution's input + output + filter (at least " + limit + ")";
     return o.cudnn_workspace_limit == 0 ? std::string("cuDNN with no workspace") : "cuDNN with workspace up to " + limit;
   };
   attempts.push_back({requested.all_conv_implicit ? "implicit GEMM for every convolution" : limit_text(requested),

@@ -64,8 +64,8 @@ struct ScratchInfo {
 struct DevicePlan {
   int64_t batch = 0;                 // the planned (largest) batch
   size_t cudnn_workspace_limit = 0;  // the most workspace a cuDNN algorithm may ask for
-  // true: a convolution's cuDNN algorithms may also ask for up to its input plus output bytes,
-  // if that is more than the limit (ModelOptions::cudnn_workspace_io_sized).
+  // true: a convolution's cuDNN algorithms may also ask for up to its input, output and filter
+  // bytes plus 1 MiB, if that is more than the limit (ModelOptions::cudnn_workspace_io_sized).
   bool cudnn_workspace_io_sized = false;
   // true: a CUDA context exists, so libraries (cuDNN) may be asked for their algorithms and
   // workspace. false (a plan-only model on a machine without a GPU): reserve upper bounds.
@@ -111,8 +111,8 @@ class Layer {
   // Called once by a CUDA model before planning (conv chooses its cuDNN algorithms here).
   virtual void prepare_device(const DevicePlan& plan) {}
   // Called once by an allocated CUDA model after binding and before initialising: a layer may
-  // time its GPU algorithms here on its own buffers and the shared workspace (overwriting its
-  // outputs and gradients, which initialisation then sets). Nothing to choose by default.
+  // time its GPU algorithms here on its own buffers and its workspaces (overwriting its outputs
+  // and gradients, which initialisation then sets). Nothing to choose by default.
   virtual void tune_device(const DeviceTuning& t) {}
   // Bytes of workspace this layer needs on `device` at any batch up to `batch`, in its forward
   // and again in its backward (valid after prepare_device). 0: none.

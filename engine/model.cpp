@@ -56,7 +56,9 @@ void Model::prepare_device_layers() {
     DevicePlan dp;
     dp.batch = options_.batch;
     dp.cudnn_workspace_limit = options_.cudnn_workspace_limit;
-    dp.cudnn_workspace_io_sized = options_.cudnn_workspace_io_sized;
+    // --alloc growth gives every buffer its own allocation, so workspaces sized by each
+    // convolution's input and output would only add up there (see declare_buffers).
+    dp.cudnn_workspace_io_sized = options_.cudnn_workspace_io_sized && options_.alloc.policy != AllocPolicy::growth;
     dp.query_library = options_.allocate;
     dp.needs_input_grad = i > 0;
     dp.force_implicit_conv = options_.all_conv_implicit;
@@ -202,10 +204,22 @@ void Model::declare_buffers() {
 
   // GPU only. Each layer's workspace, twice: alive at its forward step, and at its backward step
   // (a workspace holds nothing from one kernel call to the next). Between the two, the memory
-  // serves other buffers; the optimizer needs none.
+  // serves other buffers; the optimizer needs none. Under --alloc growth, where every buffer is
+  // its own allocation and nothing is shared, one workspace as large as the largest need serves
+  // every layer all step instead (a framework's cached cuDNN workspace).
   workspace_fwd_ids_.assign(L, -1);
   workspace_bwd_ids_.assign(L, -1);
-  for (int i = 0; i < L; ++i) {
+  if (options_.alloc.policy == AllocPolicy::growth) {
+    size_t ws = 0;
+    for (const auto& layer : layers_) ws = std::max(ws, layer->device_workspace_bytes(B, options_.device));
+    if (ws > 0) {
+      const MemoryPlan::Id id = plan_.declare("workspace", Role::workspace, Shape{static_cast<int64_t>(ws)}, DType::u8,
+                                              {fwd_step(0), bwd_step(0)});
+      for (int i = 0; i < L; ++i)
+        if (layers_[i]->device_workspace_bytes(B, options_.device) > 0) workspace_fwd_ids_[i] = workspace_bwd_ids_[i] = id;
+    }
+  }
+  for (int i = 0; i < L && options_.alloc.policy != AllocPolicy::growth; ++i) {
     const size_t ws = layers_[i]->device_workspace_bytes(B, options_.device);
     if (ws == 0) continue;
     const Shape shape{static_cast<int64_t>(ws)};

@@ -54,12 +54,12 @@ struct ModelOptions {
   // CUDA: the most workspace a cuDNN convolution algorithm may ask for. A plan-only CUDA model
   // (allocate = false) cannot ask cuDNN, and reserves this much for it (an upper bound).
   size_t cudnn_workspace_limit = size_t(64) << 20;
-  // CUDA: a convolution's cuDNN algorithms may also ask for up to the layer's input plus output
-  // bytes where that is more than the limit. cuDNN's strict-fp32 NHWC algorithm 1 converts the
-  // layout through exactly that much, and runs conv_2 of the seed 2x faster than what fits in
+  // CUDA: a convolution's cuDNN algorithms may also ask for up to the layer's input, output and
+  // filter bytes plus 1 MiB where that is more than the limit. cuDNN's strict-fp32 NHWC
+  // algorithm 1 converts the layout through about that much, and runs conv_2 of the seed 2x faster than what fits in
   // 64 MiB (docs/cuda_backend.md, "Second GPU run"). The workspace lives only at the layer's own
   // steps, so the plan lays it over activations that are not alive then. Fitting a budget turns
-  // this off before it lowers the limit (engine/budget_fit.h).
+  // this off before it lowers the limit (engine/budget_fit.h); --alloc growth ignores it.
   bool cudnn_workspace_io_sized = true;
   // CUDA: every convolution on the hand-written implicit GEMM (no cuDNN workspace), whatever
   // its spec line says: the last step of fitting a budget (engine/budget_fit.h).

@@ -280,12 +280,13 @@ TEST(BudgetFit, TakesTheFirstFallbackThatFitsInOrder) {
   EXPECT_FALSE(none.fits);
   EXPECT_THAT(none.check.report, HasSubstr("the model does not fit the GPU memory budget at batch 128"));
   EXPECT_THAT(none.check.report, HasSubstr("tried, in order"));
-  EXPECT_THAT(none.check.report, HasSubstr("cuDNN with workspace up to each convolution's input + output"));
+  EXPECT_THAT(none.check.report, HasSubstr("cuDNN with workspace up to each convolution's input + output + filter"));
   EXPECT_THAT(none.check.report, HasSubstr("cuDNN with workspace up to 64.00 MiB"));
   // An attempt whose plan total equals the previous one's is not listed: with workspaces alive
   // at one step only, the small limits and the implicit GEMM can all land on the same total.
-  if (totals.back() != totals[totals.size() - 2])
+  if (totals.back() != totals[totals.size() - 2]) {
     EXPECT_THAT(none.check.report, HasSubstr("implicit GEMM for every convolution"));
+  }
   EXPECT_THAT(none.check.report, HasSubstr("the largest batch that fits is"));
 }
 

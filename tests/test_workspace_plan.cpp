@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "engine/alloc_policy.h"
 #include "engine/model.h"
 #include "engine/spec.h"
 #include "tests/support/plan_check.h"
@@ -75,6 +76,22 @@ TEST(WorkspacePlan, ConvolutionWorkspaceGrowsToInputOutputAndFilterWhenAllowed) 
   // A smaller batch: the input and output shrink with it, the limit is then the larger.
   const Model small(load_spec("seed"), seed_plan_options(8, true));
   EXPECT_EQ(workspaces(small.plan()).at("conv_3.workspace_fwd")->bytes, 64 * kMiB);
+}
+
+// --alloc growth allocates every buffer apart: one workspace for all layers and steps there, under
+// the plain limit, as before per-step workspaces existed.
+TEST(WorkspacePlan, GrowthKeepsOneSharedWorkspaceUnderTheLimit) {
+#ifndef KNOTNET_HAVE_CUDA
+  GTEST_SKIP() << "a build without CUDA plans no GPU workspaces";
+#endif
+  ModelOptions o = seed_plan_options(128, true);
+  o.alloc = parse_alloc_policy("growth");
+  const Model m(load_spec("seed"), o);
+  const auto w = workspaces(m.plan());
+  ASSERT_EQ(w.size(), 1u);
+  ASSERT_EQ(w.count("workspace"), 1u);
+  EXPECT_EQ(w.at("workspace")->bytes, 64 * kMiB);
+  EXPECT_EQ(w.at("workspace")->life.first, 0);
 }
 
 TEST(WorkspacePlan, ThePlanStaysCloseToThePeakOfLiveBytes) {

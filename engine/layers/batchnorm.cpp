@@ -39,7 +39,7 @@ std::vector<ScratchInfo> BatchNormLayer::scratch_infos(int64_t batch, DType dtyp
 }
 
 // On the GPU only the saved batch statistics are per-layer; the (2, C) double sums of the CPU
-// path become the kernels' reduction workspace, which lives in the model's shared workspace.
+// path become the kernels' reduction workspace, which lives in the layer's workspaces.
 std::vector<ScratchInfo> BatchNormLayer::device_scratch_infos(int64_t batch, DType dtype, Device device) const {
   if (device == Device::cpu) return scratch_infos(batch, dtype);
   return {

@@ -29,7 +29,7 @@ inline cudaStream_t compute_stream() { return CudaContext::get().compute(); }
            ": the CUDA backend is not in this build yet; use --device cpu");
 }
 
-// The shared workspace bound to a layer, checked to be there and large enough.
+// The workspace bound to a layer for the running step, checked to be there and large enough.
 inline void check_workspace(const Layer& layer, const Tensor& ws, size_t need) {
   KN_CHECK(need == 0 || (!ws.empty() && ws.bytes() >= need), "layer '", layer.name(), "' needs ", need,
            " bytes of device workspace, the model bound ", ws.empty() ? 0 : ws.bytes());

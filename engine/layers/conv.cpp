@@ -58,7 +58,7 @@ std::vector<ScratchInfo> ConvLayer::scratch_infos(int64_t batch, DType dtype) co
 
 std::vector<ScratchInfo> ConvLayer::device_scratch_infos(int64_t batch, DType dtype, Device device) const {
   if (device == Device::cpu) return scratch_infos(batch, dtype);
-  return {};  // everything transient goes to the shared workspace
+  return {};  // everything transient goes to the layer's workspaces
 }
 
 void ConvLayer::prepare_device(const DevicePlan& plan) {

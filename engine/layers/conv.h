@@ -11,12 +11,13 @@
 // the fastest per direction (conv_autotune.h); with
 // heuristic, cuDNN's heuristics choose its algorithms in prepare_device, under the model's
 // workspace limit, and cuDNN runs every direction. Timing considers any algorithm that fits the
-// shared workspace buffer (at least the limit; more when another layer needs more). An even
+// layer's workspace (the limit, or its input, output and filter plus 1 MiB where that is more and
+// ModelOptions::cudnn_workspace_io_sized allows). An even
 // kernel with 'same' padding
 // always runs on the implicit GEMM (cuDNN's API cannot pad asymmetrically). The CPU ignores the
 // word.
 // GPU scratch: none of its own; cuDNN's workspace, split-K partials and the bias gradient's
-// partial sums live in the model's shared workspace.
+// partial sums live in the layer's workspaces (one for its forward step, one for its backward).
 #pragma once
 
 #include <memory>

@@ -28,7 +28,7 @@ std::vector<ScratchInfo> DenseLayer::scratch_infos(int64_t batch, DType dtype) c
 }
 
 // On the GPU the bias gradient's double accumulator and the SGEMM's split-K partials live in
-// the model's shared workspace.
+// the layer's workspaces.
 std::vector<ScratchInfo> DenseLayer::device_scratch_infos(int64_t batch, DType dtype, Device device) const {
   if (device == Device::cpu) return scratch_infos(batch, dtype);
   return {};
