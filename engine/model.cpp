@@ -209,20 +209,20 @@ void Model::declare_buffers() {
   // every layer all step instead (a framework's cached cuDNN workspace).
   workspace_fwd_ids_.assign(L, -1);
   workspace_bwd_ids_.assign(L, -1);
-  if (options_.alloc.policy == AllocPolicy::growth) {
-    size_t ws = 0;
-    for (const auto& layer : layers_) ws = std::max(ws, layer->device_workspace_bytes(B, options_.device));
-    if (ws > 0) {
-      const MemoryPlan::Id id = plan_.declare("workspace", Role::workspace, Shape{static_cast<int64_t>(ws)}, DType::u8,
-                                              {fwd_step(0), bwd_step(0)});
-      for (int i = 0; i < L; ++i)
-        if (layers_[i]->device_workspace_bytes(B, options_.device) > 0) workspace_fwd_ids_[i] = workspace_bwd_ids_[i] = id;
+  std::vector<size_t> need(L);
+  for (int i = 0; i < L; ++i) need[i] = layers_[i]->device_workspace_bytes(B, options_.device);
+  const bool shared = options_.alloc.policy == AllocPolicy::growth;
+  MemoryPlan::Id shared_id = -1;
+  if (const size_t most = need.empty() ? 0 : *std::max_element(need.begin(), need.end()); shared && most > 0)
+    shared_id = plan_.declare("workspace", Role::workspace, Shape{static_cast<int64_t>(most)}, DType::u8,
+                              {fwd_step(0), bwd_step(0)});
+  for (int i = 0; i < L; ++i) {
+    if (need[i] == 0) continue;
+    if (shared) {
+      workspace_fwd_ids_[i] = workspace_bwd_ids_[i] = shared_id;
+      continue;
     }
-  }
-  for (int i = 0; i < L && options_.alloc.policy != AllocPolicy::growth; ++i) {
-    const size_t ws = layers_[i]->device_workspace_bytes(B, options_.device);
-    if (ws == 0) continue;
-    const Shape shape{static_cast<int64_t>(ws)};
+    const Shape shape{static_cast<int64_t>(need[i])};
     workspace_fwd_ids_[i] = plan_.declare(layers_[i]->name() + ".workspace_fwd", Role::workspace, shape, DType::u8,
                                           Lifetime::at(fwd_step(i)));
     workspace_bwd_ids_[i] = plan_.declare(layers_[i]->name() + ".workspace_bwd", Role::workspace, shape, DType::u8,
