@@ -117,6 +117,12 @@ class Layer {
   // Bytes of workspace this layer needs on `device` at any batch up to `batch`, in its forward
   // and again in its backward (valid after prepare_device). 0: none.
   virtual size_t device_workspace_bytes(int64_t batch, Device device) const { return 0; }
+  // What a plan-only model (made without a GPU, which the budget is checked against) reserves
+  // for that workspace: at least device_workspace_bytes. Differs where the library is asked only
+  // by an allocating model (cuDNN's heuristics choose an algorithm needing less than the limit).
+  virtual size_t device_workspace_reserve(int64_t batch, Device device) const {
+    return device_workspace_bytes(batch, device);
+  }
   virtual bool needs_input_for_backward() const { return false; }
   virtual bool needs_output_for_backward() const { return false; }
   // True when the output is the input under another shape (flatten): no buffer of its own,

@@ -40,7 +40,7 @@ MemoryPlan::Id MemoryPlan::declare(std::string name, Role role, Shape shape, DTy
   KN_CHECK(align > 0 && (align & (align - 1)) == 0, "alignment of '", name, "' must be a power of two, got ", align);
   KN_CHECK(life.first <= life.last, "buffer '", name, "' has an empty lifetime ", life.first, "-", life.last);
   size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
-  buffers_.push_back({std::move(name), role, shape, dtype, bytes, align, life});
+  buffers_.push_back({std::move(name), role, shape, dtype, bytes, align, life, bytes});
   return static_cast<Id>(buffers_.size() - 1);
 }
 
@@ -51,28 +51,37 @@ void MemoryPlan::extend(Id id, Lifetime life) {
   b.life.last = std::max(b.life.last, life.last);
 }
 
-// Greedy placement: buffers in a given order, each to the lowest aligned offset that does not
+void MemoryPlan::reserve(Id id, size_t bytes) {
+  KN_CHECK(!finalized_, "reserve after the memory plan was finalized");
+  auto& b = buffers_.at(static_cast<size_t>(id));
+  KN_CHECK(bytes >= b.bytes, "buffer '", b.name, "': a reserve of ", bytes, " B is smaller than its ", b.bytes, " B");
+  b.reserve = bytes;
+}
+
+// Greedy placement: buffers (of `sizes`) in a given order, each to the lowest aligned offset that does not
 // collide with an already placed buffer whose lifetime overlaps its own. Returns the end of the
 // highest buffer.
-size_t MemoryPlan::place(const std::vector<Id>& order, std::vector<size_t>& offsets) const {
+size_t MemoryPlan::place(const std::vector<Id>& order, const std::vector<size_t>& sizes,
+                         std::vector<size_t>& offsets) const {
   offsets.assign(buffers_.size(), 0);
   std::vector<Id> placed;
   size_t total = 0;
   for (Id id : order) {
     const BufferDecl& b = buffers_[id];
+    const size_t bytes = sizes[static_cast<size_t>(id)];
     std::vector<std::pair<size_t, size_t>> busy;  // [begin, end) of overlapping placed buffers
     for (Id p : placed)
-      if (buffers_[p].life.overlaps(b.life) && buffers_[p].bytes > 0)
-        busy.emplace_back(offsets[p], offsets[p] + buffers_[p].bytes);
+      if (buffers_[p].life.overlaps(b.life) && sizes[static_cast<size_t>(p)] > 0)
+        busy.emplace_back(offsets[p], offsets[p] + sizes[static_cast<size_t>(p)]);
     std::sort(busy.begin(), busy.end());
     size_t off = 0;
     for (auto [lo, hi] : busy) {
-      if (align_up(off, b.align) + b.bytes <= lo) break;
+      if (align_up(off, b.align) + bytes <= lo) break;
       off = std::max(off, hi);
     }
     off = align_up(off, b.align);
     offsets[id] = off;
-    total = std::max(total, off + b.bytes);
+    total = std::max(total, off + bytes);
     placed.push_back(id);
   }
   return total;
@@ -91,30 +100,26 @@ size_t MemoryPlan::place(const std::vector<Id>& order, std::vector<size_t>& offs
 // about 10 ms on the 2-core development machine.
 constexpr int kJitteredOrders = 128;
 
-void MemoryPlan::finalize(bool reuse) {
-  KN_CHECK(!finalized_, "memory plan finalized twice");
-  if (!reuse) {
-    lay_out_sequentially();
-    finalized_ = true;
-    return;
-  }
+// The smallest total over the orders above, for buffers of `sizes`; its offsets into `offsets`.
+size_t MemoryPlan::search(const std::vector<size_t>& sizes, std::vector<size_t>& offsets) const {
   auto steps = [&](Id a) {
     const Lifetime& l = buffers_[a].life;
     return static_cast<double>(std::min(l.last, 1 << 16) - l.first + 1);
   };
+  auto size = [&](Id a) { return sizes[static_cast<size_t>(a)]; };
   std::vector<Id> base(buffers_.size());
   std::iota(base.begin(), base.end(), 0);
-  total_ = 0;
+  size_t best = 0;
   bool first = true;
   // Places the buffers in the order `less` sorts them into (stably), keeping the better plan.
   auto try_order = [&](const auto& less) {
     std::vector<Id> order = base;
     std::stable_sort(order.begin(), order.end(), less);
-    std::vector<size_t> offsets;
-    const size_t total = place(order, offsets);
-    if (first || total < total_) {
-      total_ = total;
-      offsets_ = std::move(offsets);
+    std::vector<size_t> placed;
+    const size_t total = place(order, sizes, placed);
+    if (first || total < best) {
+      best = total;
+      offsets = std::move(placed);
       first = false;
     }
   };
@@ -123,13 +128,13 @@ void MemoryPlan::finalize(bool reuse) {
   auto by_key_then_size = [&](Id a, Id b) {
     const double ka = key[static_cast<size_t>(a)], kb = key[static_cast<size_t>(b)];
     if (ka != kb) return ka > kb;
-    return buffers_[a].bytes > buffers_[b].bytes;
+    return size(a) > size(b);
   };
-  try_order([&](Id a, Id b) { return buffers_[a].bytes > buffers_[b].bytes; });
+  try_order([&](Id a, Id b) { return size(a) > size(b); });
   for (Id i : base) key[static_cast<size_t>(i)] = steps(i);
   try_order(by_key_then_size);
   try_order([&](Id a, Id b) {
-    return static_cast<double>(buffers_[a].bytes) * steps(a) > static_cast<double>(buffers_[b].bytes) * steps(b);
+    return static_cast<double>(size(a)) * steps(a) > static_cast<double>(size(b)) * steps(b);
   });
   uint64_t state = 0x9E3779B97F4A7C15ull;  // splitmix64: portable, unlike std's distributions
   auto jitter = [&] {
@@ -142,6 +147,36 @@ void MemoryPlan::finalize(bool reuse) {
   for (int t = 0; t < kJitteredOrders; ++t) {
     for (Id i : base) key[static_cast<size_t>(i)] = steps(i) * jitter();
     try_order(by_key_then_size);
+  }
+  return best;
+}
+
+void MemoryPlan::finalize(bool reuse) {
+  KN_CHECK(!finalized_, "memory plan finalized twice");
+  if (!reuse) {
+    lay_out_sequentially();
+    finalized_ = true;
+    return;
+  }
+  std::vector<size_t> sizes(buffers_.size()), reserves(buffers_.size());
+  bool reserved = false;
+  for (size_t i = 0; i < buffers_.size(); ++i) {
+    sizes[i] = buffers_[i].bytes;
+    reserves[i] = buffers_[i].reserve;
+    reserved = reserved || reserves[i] != sizes[i];
+  }
+  total_ = search(sizes, offsets_);
+  if (reserved) {
+    // The layout of the reserved sizes holds the real ones at the same offsets (same lifetimes,
+    // each buffer no larger); its total, measured on the real sizes, bounds this plan's.
+    std::vector<size_t> offsets;
+    search(reserves, offsets);
+    size_t total = 0;
+    for (size_t i = 0; i < buffers_.size(); ++i) total = std::max(total, offsets[i] + sizes[i]);
+    if (total < total_) {
+      total_ = total;
+      offsets_ = std::move(offsets);
+    }
   }
   // Alignment can make the greedy packing a little worse than no reuse at all on plans with
   // little lifetime overlap; then lay the buffers out one after another instead.

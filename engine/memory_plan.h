@@ -51,6 +51,7 @@ struct BufferDecl {
   size_t bytes;
   size_t align;
   Lifetime life;
+  size_t reserve = 0;  // the bytes a plan made without the library gave it (>= bytes); see reserve()
 };
 
 class MemoryPlan {
@@ -62,6 +63,11 @@ class MemoryPlan {
              size_t align = kDefaultAlign);
   // Widens a buffer's lifetime to cover `life` too (used when a later layer reads it in place).
   void extend(Id id, Lifetime life);
+  // Says that a plan made without asking the library (a plan-only model, which the budget was
+  // checked against) gave this buffer `bytes` >= its own size. finalize() then also tries the
+  // layout of those sizes, so the total never exceeds that plan's: the greedy placement is not
+  // monotone, and smaller buffers alone can pack worse.
+  void reserve(Id id, size_t bytes);
   // Assigns offsets. No declarations afterwards. reuse = false lays every buffer out one after
   // another (the no-reuse layout): what tests compare the reusing plan against.
   void finalize(bool reuse = true);
@@ -80,7 +86,8 @@ class MemoryPlan {
 
  private:
   void lay_out_sequentially();
-  size_t place(const std::vector<Id>& order, std::vector<size_t>& offsets) const;
+  size_t place(const std::vector<Id>& order, const std::vector<size_t>& sizes, std::vector<size_t>& offsets) const;
+  size_t search(const std::vector<size_t>& sizes, std::vector<size_t>& offsets) const;
   std::vector<BufferDecl> buffers_;
   std::vector<size_t> offsets_;
   size_t total_ = 0;

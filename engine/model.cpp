@@ -209,15 +209,23 @@ void Model::declare_buffers() {
   // every layer all step instead (a framework's cached cuDNN workspace).
   workspace_fwd_ids_.assign(L, -1);
   workspace_bwd_ids_.assign(L, -1);
-  std::vector<size_t> need(L);
-  for (int i = 0; i < L; ++i) need[i] = layers_[i]->device_workspace_bytes(B, options_.device);
+  // The plan-only model's sizes are reserved too (MemoryPlan::reserve): this plan's total never
+  // exceeds the one the budget was checked against, whatever smaller sizes cuDNN asked for.
+  std::vector<size_t> need(L), reserve(L);
+  for (int i = 0; i < L; ++i) {
+    need[i] = layers_[i]->device_workspace_bytes(B, options_.device);
+    reserve[i] = layers_[i]->device_workspace_reserve(B, options_.device);
+  }
   const bool shared = options_.alloc.policy == AllocPolicy::growth;
   MemoryPlan::Id shared_id = -1;
-  if (const size_t most = need.empty() ? 0 : *std::max_element(need.begin(), need.end()); shared && most > 0)
-    shared_id = plan_.declare("workspace", Role::workspace, Shape{static_cast<int64_t>(most)}, DType::u8,
+  if (const size_t most = L == 0 ? 0 : *std::max_element(reserve.begin(), reserve.end()); shared && most > 0) {
+    shared_id = plan_.declare("workspace", Role::workspace,
+                              Shape{static_cast<int64_t>(*std::max_element(need.begin(), need.end()))}, DType::u8,
                               {fwd_step(0), bwd_step(0)});
+    plan_.reserve(shared_id, most);
+  }
   for (int i = 0; i < L; ++i) {
-    if (need[i] == 0) continue;
+    if (reserve[i] == 0) continue;  // (a buffer of 0 bytes where only the reserve is not 0)
     if (shared) {
       workspace_fwd_ids_[i] = workspace_bwd_ids_[i] = shared_id;
       continue;
@@ -227,6 +235,8 @@ void Model::declare_buffers() {
                                           Lifetime::at(fwd_step(i)));
     workspace_bwd_ids_[i] = plan_.declare(layers_[i]->name() + ".workspace_bwd", Role::workspace, shape, DType::u8,
                                           Lifetime::at(bwd_step(i)));
+    plan_.reserve(workspace_fwd_ids_[i], reserve[i]);
+    plan_.reserve(workspace_bwd_ids_[i], reserve[i]);
   }
   // The host's batch lands here before the device converts it (uint8 -> float, index -> one-hot).
   input_u8_id_ = plan_.declare("input_u8", Role::input, input_.with_batch(B), DType::u8, Lifetime::at(0));

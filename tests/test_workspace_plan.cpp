@@ -12,6 +12,7 @@
 #include "engine/alloc_policy.h"
 #include "engine/model.h"
 #include "engine/spec.h"
+#include "tests/support/cuda_testing.h"
 #include "tests/support/plan_check.h"
 
 namespace knotnet {
@@ -105,6 +106,31 @@ TEST(WorkspacePlan, ThePlanStaysCloseToThePeakOfLiveBytes) {
     const size_t peak = test::check_plan(m.plan());
     EXPECT_GE(m.plan().total_bytes(), peak);
     EXPECT_LE(static_cast<double>(m.plan().total_bytes()), 1.08 * static_cast<double>(peak)) << "batch " << batch;
+  }
+}
+
+// An allocating model asks cuDNN, whose heuristics may need less workspace than the limit a
+// plan-only model reserves; the budget was checked against the plan-only total, so the
+// allocating model's plan must never be larger (MemoryPlan::reserve: smaller buffers alone can
+// pack worse). GPU only: cuDNN is asked.
+TEST(WorkspacePlan, AnAllocatingModelNeverPlansMoreThanThePlanOnlyOne) {
+  KN_REQUIRE_GPU();
+  struct Case {
+    int64_t batch;
+    bool io_sized;
+    ConvSearch search;
+  };
+  for (const Case& c : {Case{32, true, ConvSearch::heuristic}, Case{128, true, ConvSearch::heuristic},
+                        Case{128, false, ConvSearch::heuristic}, Case{32, true, ConvSearch::measured}}) {
+    ModelOptions o = seed_plan_options(c.batch, c.io_sized);
+    o.conv_search = c.search;
+    const size_t plan_only = Model(load_spec("seed"), o).plan().total_bytes();
+    o.allocate = true;
+    const Model m(load_spec("seed"), o);
+    test::check_plan(m.plan());
+    EXPECT_LE(m.plan().total_bytes(), plan_only)
+        << "batch " << c.batch << (c.io_sized ? ", io-sized" : ", 64 MiB") << ", " << conv_search_name(c.search);
+    for (const auto& [name, b] : workspaces(m.plan())) EXPECT_LE(b->bytes, b->reserve) << name;
   }
 }
 

@@ -74,10 +74,10 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
     timed_[dir].clear();
   }
   cudnn_.reset();
-  planned_workspace_ = 0;
+  planned_workspace_ = reserved_workspace_ = 0;
 #ifdef KNOTNET_HAVE_CUDA
   if (!cudnn_allowed_) {
-    planned_workspace_ = cuda::conv_igemm_workspace_bytes(dims_);
+    planned_workspace_ = reserved_workspace_ = cuda::conv_igemm_workspace_bytes(dims_);
     return;
   }
   const size_t bias = static_cast<size_t>(cuda::column_sums_workspace(plan.batch * dims_.oh * dims_.ow, dims_.f)) *
@@ -90,10 +90,11 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
                           dims_.f * dims_.patch()) * sizeof(float) + (size_t(1) << 20);
   const size_t limit = plan.cudnn_workspace_io_sized ? std::max(plan.cudnn_workspace_limit, io_bytes)
                                                      : plan.cudnn_workspace_limit;
+  // Planning without a GPU: cuDNN cannot be asked, so reserve the most it may be allowed (its
+  // algorithms are chosen under this limit) or the bias sums' need, whichever is larger.
+  reserved_workspace_ = std::max(limit, bias);
   if (!plan.query_library) {
-    // Planning without a GPU: cuDNN cannot be asked, so reserve the most it may be allowed (its
-    // algorithms are chosen under this limit) or the bias sums' need, whichever is larger.
-    planned_workspace_ = std::max(limit, bias);
+    planned_workspace_ = reserved_workspace_;
     return;
   }
   // cuDNN's refusal, with this layer's name and the way out added.
@@ -112,7 +113,7 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   }
   // Timing may choose any algorithm under the limit (or the implicit GEMM, whose split-K uses
   // what there is): reserve the limit, as a plan made without a GPU does.
-  planned_workspace_ = measure_ ? std::max(limit, bias) : cudnn_->workspace_bytes();
+  planned_workspace_ = measure_ ? reserved_workspace_ : cudnn_->workspace_bytes();
 #endif
 }
 
@@ -151,6 +152,10 @@ size_t ConvLayer::device_workspace_bytes(int64_t batch, Device device) const {
   KN_CHECK(dims_.n == batch, "layer '", name(), "': device_workspace_bytes for batch ", batch,
            " before prepare_device planned it");
   return planned_workspace_;
+}
+
+size_t ConvLayer::device_workspace_reserve(int64_t batch, Device device) const {
+  return device == Device::cpu ? 0 : std::max(reserved_workspace_, device_workspace_bytes(batch, device));
 }
 
 std::string ConvLayer::device_algorithms() const {

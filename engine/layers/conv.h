@@ -48,6 +48,7 @@ class ConvLayer final : public Layer {
   void prepare_device(const DevicePlan& plan) override;
   void tune_device(const DeviceTuning& t) override;
   size_t device_workspace_bytes(int64_t batch, Device device) const override;
+  size_t device_workspace_reserve(int64_t batch, Device device) const override;
   bool needs_input_for_backward() const override { return true; }
 
   int64_t filters() const { return geom_.f; }
@@ -84,6 +85,7 @@ class ConvLayer final : public Layer {
   std::string timed_[3];                             // tune_device's report per direction
   std::unique_ptr<cuda::CudnnConv, CudnnDeleter> cudnn_;  // null: implicit GEMM, or plan only
   size_t planned_workspace_ = 0;
+  size_t reserved_workspace_ = 0;  // a plan-only model's planned_workspace_ (>= it)
 };
 
 }  // namespace knotnet
