@@ -107,7 +107,13 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
   fit.choice = kept[chosen].what;
   fit.fell_back = chosen > 0;
   fit.fits = fit.check.fits;
-  if (fit.fits) return fit;
+  if (fit.fits) {
+    for (size_t i = chosen + 1; i < kept.size(); ++i)
+      if (total(i) + dev.context <= limit)
+        fit.next.push_back(
+            {kept[i].options, kept[i].what, check_budget(plans[i]->plan(), requested.batch, budget, dev, plan_for_batch)});
+    return fit;
+  }
   // Nothing fits: the leanest attempt's report, and what was tried.
   std::string tried;
   for (const auto& t : fit.tried) tried += "\n    " + t;

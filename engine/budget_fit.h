@@ -31,6 +31,14 @@ struct BudgetFit {
   bool fell_back = false;     // true when it is not the first attempt
   std::vector<std::string> tried;  // "<attempt>: <total>" for each attempt made
   BudgetCheck check;          // of the chosen attempt, or of the last one when none fits
+  // The attempts after the chosen one that fit too, in order: what to build instead when cuDNN,
+  // asked only by the allocating model, refuses the chosen one (NoCudnnAlgorithm).
+  struct Fallback {
+    ModelOptions options;
+    std::string choice;
+    BudgetCheck check;
+  };
+  std::vector<Fallback> next;
 };
 
 // The budget a policy gives the plan (see above); `user` is --gpu-mem.

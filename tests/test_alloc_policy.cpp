@@ -273,6 +273,22 @@ TEST(BudgetFit, TakesTheFirstFallbackThatFitsInOrder) {
     o.allocate = false;
     EXPECT_EQ(Model(spec, o).plan().total_bytes(), totals[first]) << want << ": " << fit.choice;
     EXPECT_EQ(fit.fell_back, first > 0);
+    // The later rungs that also fit, in order, for fit to try should cuDNN refuse this one at
+    // build time: each fits, none repeats a total, the implicit GEMM's ends the list if it fits.
+    size_t previous = totals[first];
+    for (const BudgetFit::Fallback& next : fit.next) {
+      ModelOptions n = next.options;
+      n.allocate = false;
+      const size_t t = Model(spec, n).plan().total_bytes();
+      EXPECT_LE(t, totals[want]) << want << ": " << next.choice;
+      EXPECT_NE(t, previous) << want << ": " << next.choice;
+      EXPECT_TRUE(next.check.fits) << want << ": " << next.choice;
+      previous = t;
+    }
+    if (totals.back() <= totals[want] && first + 1 < totals.size() && totals.back() != totals[totals.size() - 2]) {
+      ASSERT_FALSE(fit.next.empty()) << want;
+      EXPECT_TRUE(fit.next.back().options.all_conv_implicit) << want;
+    }
   }
   // Below the leanest: the report, with what was tried.
   const MemoryBudget tight = parse_memory_budget(std::to_string(leanest + context - 1));

@@ -158,6 +158,45 @@ class HistoryFiles : public Callback {
   std::string title_;
 };
 
+// Builds the allocating model. Under a small workspace limit cuDNN may offer no algorithm for
+// some convolution, or none within the limit at every batch size, and only the allocating model
+// asks it (NoCudnnAlgorithm). Then the budget's later rungs that fit are tried in order; with
+// none left (or under --alloc growth, which takes no plan-wide check), every convolution goes to
+// the implicit GEMM if that plan fits the budget too. Nothing is allocated before a model builds.
+// `mopt` and `budget_line` end as the model built's.
+std::unique_ptr<Model> build_model(const ModelSpec& spec, ModelOptions& mopt, const Shape& input,
+                                   const std::vector<BudgetFit::Fallback>& fallbacks, const MemoryBudget& limit,
+                                   const DeviceMemory& dev, std::string& budget_line) {
+  for (size_t rung = 0;; ++rung) {
+    try {
+      return std::make_unique<Model>(spec, mopt, input);
+    } catch (const NoCudnnAlgorithm& e) {
+      if (rung < fallbacks.size()) {
+        const BudgetFit::Fallback& next = fallbacks[rung];
+        std::fprintf(stderr, "note: %s\nnote: trying %s instead\n", e.what(), next.choice.c_str());
+        mopt = next.options;
+        budget_line = budget_verdict(next.check, next.choice);
+        continue;
+      }
+      if (mopt.device != Device::cuda || mopt.all_conv_implicit) throw;
+      ModelOptions implicit = mopt;
+      implicit.all_conv_implicit = true;
+      implicit.allocate = false;
+      const Model planned(spec, implicit, input);
+      const BudgetCheck c = check_budget(planned.plan(), mopt.batch, limit, dev, [&](int64_t b) {
+        ModelOptions o = implicit;
+        o.batch = b;
+        return Model(spec, o, input).plan().total_bytes();
+      });
+      KN_CHECK(c.fits, e.what(), "\nand with every convolution on the implicit GEMM instead:\n", c.report);
+      std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
+      if (!budget_line.empty()) budget_line = budget_verdict(c, "the implicit GEMM for every convolution");
+      implicit.allocate = true;
+      mopt = implicit;
+    }
+  }
+}
+
 int run_fit(FitFlags f, const std::vector<std::string>& given) {
   auto was_given = [&](const std::string& flag) { return std::find(given.begin(), given.end(), flag) != given.end(); };
   ModelSpec spec;
@@ -234,6 +273,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   // The card before the model: its total, what is free, the measured context (made here).
   const DeviceMemory dev_before = mopt.device == Device::cuda ? query_device_memory() : DeviceMemory{};
   std::string budget_line;  // the budget verdict, printed with the model's line (CUDA only)
+  std::vector<BudgetFit::Fallback> fallbacks;  // the later rungs that fit, should cuDNN refuse
   {
     ModelOptions plan_only = mopt;
     plan_only.allocate = false;
@@ -250,6 +290,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
                      fit.choice.c_str());
       mopt = fit.options;
       budget_line = budget_verdict(fit.check, fit.choice);
+      fallbacks = fit.next;
     }
   }
   // growth takes no plan-wide check (that is the point of it): --gpu-mem caps what it may take,
@@ -258,32 +299,8 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
     const size_t cap = budget.bytes(dev_before.total);
     mopt.growth_cap = cap > dev_before.context ? cap - dev_before.context : 1;
   }
-  std::unique_ptr<Model> built;
-  try {
-    built = std::make_unique<Model>(spec, mopt, info.image_shape);
-  } catch (const NoCudnnAlgorithm& e) {
-    // Under a small workspace limit cuDNN may offer no algorithm for some convolution, or none
-    // within the limit at every batch size. Then every convolution goes to the implicit GEMM (the
-    // budget's last fallback), if that plan fits the budget too; nothing was allocated yet.
-    if (mopt.device != Device::cuda || mopt.all_conv_implicit) throw;
-    ModelOptions implicit = mopt;
-    implicit.all_conv_implicit = true;
-    implicit.allocate = false;
-    const Model planned(spec, implicit, info.image_shape);
-    const MemoryBudget limit = policy_budget(alloc, budget, dev_before);
-    const BudgetCheck c = check_budget(planned.plan(), f.batch, limit, dev_before, [&](int64_t b) {
-      ModelOptions o = implicit;
-      o.batch = b;
-      return Model(spec, o, info.image_shape).plan().total_bytes();
-    });
-    KN_CHECK(c.fits, e.what(), "\nand with every convolution on the implicit GEMM instead:\n", c.report);
-    std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
-    if (!budget_line.empty())
-      budget_line = budget_verdict(c, "the implicit GEMM for every convolution");
-    implicit.allocate = true;
-    mopt = implicit;
-    built = std::make_unique<Model>(spec, mopt, info.image_shape);
-  }
+  std::unique_ptr<Model> built = build_model(spec, mopt, info.image_shape, fallbacks,
+                                             policy_budget(alloc, budget, dev_before), dev_before, budget_line);
   Model& model = *built;
 
   if (f.out.empty()) f.out = default_out_dir();
