@@ -13,7 +13,8 @@
 // convolutions' hundreds of thousands of rows. Each output element is the same chain of fmaf over
 // k in order whatever the tile, so the tile changes a result only through the split-K chunks.
 // Loaders say which index should vary fastest across threads (k_fast) so that global loads are
-// coalesced for their layout.
+// coalesced for their layout. The slabs are double-buffered: each step's global loads are issued
+// before the previous step's multiply-adds and stored after them (software pipelining).
 //
 // Cursors: each thread stages the same (row, k) slots of A, and of B, at every K step, k moving
 // by BK. A loader whose element index is costly to take apart (an implicit-GEMM loader divides a
@@ -119,8 +120,9 @@ __global__ void __launch_bounds__(kThreads, T::kMinBlocks) tile_gemm_kernel(Load
   // Rows padded by 32 / BK words: a warp's k_fast stores (32 / BK rows of BK consecutive k) then
   // fall in 32 distinct banks; the inner loop's reads are broadcasts or 16 consecutive words.
   constexpr int kPad = 32 / BK;
-  __shared__ float as[BK][BM + kPad];
-  __shared__ float bs[BK][BN + kPad];
+  // Two buffers of each slab: step s computes from one while the other is filled for step s + 1.
+  __shared__ float as[2][BK][BM + kPad];
+  __shared__ float bs[2][BK][BN + kPad];
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % 16, ty = tid / 16;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * BM;  // x: M can exceed 65535 tiles
@@ -158,34 +160,54 @@ __global__ void __launch_bounds__(kThreads, T::kMinBlocks) tile_gemm_kernel(Load
     if (n0 + b_col[q] < n && k_begin < k_end) cb[q] = cursor_start<false>(b, n0 + b_col[q], k_begin + b_kk[q]);
   }
 
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += BK) {
-    // Stage A (BM x BK) and B (BK x BN).
+  // Software pipelining: the next step's elements are read from global memory into registers
+  // (ra, rb) before this step's multiply-adds, so their latency hides behind them; they go to the
+  // other shared buffer after. One barrier per step: the buffer written at step s was last read
+  // at step s - 1, before that step's barrier. The order of the fmaf chain over k is unchanged.
+  float ra[kSlotsA], rb[kSlotsB];
+  auto fetch = [&](int64_t k0) {
 #pragma unroll
     for (int q = 0; q < kSlotsA; ++q) {
       const bool row_in = m0 + a_row[q] < m;
-      as[a_kk[q]][a_row[q]] = (row_in && k0 + a_kk[q] < k_end) ? cursor_load<true>(a, ca[q], k0 + a_kk[q]) : 0.0f;
+      ra[q] = (row_in && k0 + a_kk[q] < k_end) ? cursor_load<true>(a, ca[q], k0 + a_kk[q]) : 0.0f;
       if (row_in) cursor_next(a, ca[q], BK);
     }
 #pragma unroll
     for (int q = 0; q < kSlotsB; ++q) {
       const bool col_in = n0 + b_col[q] < n;
-      bs[b_kk[q]][b_col[q]] = (col_in && k0 + b_kk[q] < k_end) ? cursor_load<false>(b, cb[q], k0 + b_kk[q]) : 0.0f;
+      rb[q] = (col_in && k0 + b_kk[q] < k_end) ? cursor_load<false>(b, cb[q], k0 + b_kk[q]) : 0.0f;
       if (col_in) cursor_next(b, cb[q], BK);
     }
-    __syncthreads();
+  };
+  auto stash = [&](int buf) {
+#pragma unroll
+    for (int q = 0; q < kSlotsA; ++q) as[buf][a_kk[q]][a_row[q]] = ra[q];
+#pragma unroll
+    for (int q = 0; q < kSlotsB; ++q) bs[buf][b_kk[q]][b_col[q]] = rb[q];
+  };
+  if (k_begin < k_end) {
+    fetch(k_begin);
+    stash(0);
+  }
+  __syncthreads();
+  int buf = 0;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += BK, buf ^= 1) {
+    const bool more = k0 + BK < k_end;
+    if (more) fetch(k0 + BK);
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
       float av[TM], bv[TN];
 #pragma unroll
-      for (int i = 0; i < TM; ++i) av[i] = as[kk][ty + 16 * i];
+      for (int i = 0; i < TM; ++i) av[i] = as[buf][kk][ty + 16 * i];
 #pragma unroll
-      for (int j = 0; j < TN; ++j) bv[j] = bs[kk][tx + 16 * j];
+      for (int j = 0; j < TN; ++j) bv[j] = bs[buf][kk][tx + 16 * j];
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
-    __syncthreads();  // before the next step overwrites the tiles
+    if (more) stash(buf ^ 1);
+    __syncthreads();
   }
 
 #pragma unroll
