@@ -74,7 +74,8 @@ TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
   const size_t ws = cuda::conv_igemm_workspace_bytes(r.d);
   DeviceBuffer<char> work(static_cast<int64_t>(std::max<size_t>(ws, 1)));
   std::vector<cuda::gemm::TileKind> tiles{cuda::gemm::TileKind::automatic, cuda::gemm::TileKind::small,
-                                          cuda::gemm::TileKind::tall, cuda::gemm::TileKind::wide};
+                                          cuda::gemm::TileKind::tall, cuda::gemm::TileKind::wide,
+                                          cuda::gemm::TileKind::narrow};
 #ifdef KNOTNET_CUDA_EMU
   if (work_of(GetParam()) > 100000) tiles.resize(1);
 #endif

@@ -98,7 +98,7 @@ void add_cudnn(std::vector<ConvCandidate>& out, std::vector<cuda::CudnnAlgo>& al
 }
 
 constexpr cuda::gemm::TileKind kTiles[] = {cuda::gemm::TileKind::small, cuda::gemm::TileKind::tall,
-                                           cuda::gemm::TileKind::wide};
+                                           cuda::gemm::TileKind::wide, cuda::gemm::TileKind::narrow};
 
 // The implicit GEMM in one tile; the tile's number rides in `algo`.
 ConvCandidate implicit_candidate(cuda::gemm::TileKind tile, float ms) {

@@ -1,7 +1,7 @@
 // Choosing, by timing, what runs each direction of one convolution on the GPU: cuDNN's
 // algorithms (each timed by cudnnFind*Ex) against the hand-written implicit GEMM (timed with
 // CUDA events), on the memory plan's own buffers once the model is allocated, before its first
-// step. The implicit GEMM is timed in each of its GEMM tiles (64x64, 128x64, 128x128: which is
+// step. The implicit GEMM is timed in each of its GEMM tiles (64x64, 128x64, 128x128, 64x32: which is
 // fastest depends on the shape and on occupancy, which only the card can tell). The fastest
 // candidate wins per direction (engine/conv_choice.h), so a layer may run its forward on the
 // implicit GEMM and its weight gradient on cuDNN.

@@ -12,6 +12,7 @@ enum class TileKind : uint8_t {
   small,  // 64 x 64, 4 x 4 per thread
   tall,   // 128 x 64, 8 x 4 per thread
   wide,   // 128 x 128, 8 x 8 per thread
+  narrow, // 64 x 32, 4 x 2 per thread
 };
 
 inline const char* tile_name(TileKind t) {
@@ -20,6 +21,7 @@ inline const char* tile_name(TileKind t) {
     case TileKind::small: return "64x64";
     case TileKind::tall: return "128x64";
     case TileKind::wide: return "128x128";
+    case TileKind::narrow: return "64x32";
   }
   return "?";
 }

@@ -8,9 +8,10 @@
 // BM x BK slab of A and a BK x BN slab of B in shared memory (zero-filled outside the matrices),
 // then each thread accumulates a TM x TN sub-tile in registers: rows ty + 16 i, columns tx + 16 j,
 // the strided layout making every shared-memory read in the inner loop either a broadcast or 16
-// consecutive words (no bank conflicts). Three tiles (Tile, choose_tile): 64 x 64 with 4 x 4 per
+// consecutive words (no bank conflicts). Four tiles (Tile, choose_tile): 64 x 64 with 4 x 4 per
 // thread for small outputs, 128 x 64 (8 x 4) and 128 x 128 (8 x 8) for the implicit-GEMM
-// convolutions' hundreds of thousands of rows. Each output element is the same chain of fmaf over
+// convolutions' hundreds of thousands of rows, and 64 x 32 (4 x 2) for outputs of few columns
+// (chosen only by timing). Each output element is the same chain of fmaf over
 // k in order whatever the tile, so the tile changes a result only through the split-K chunks.
 // Loaders say which index should vary fastest across threads (k_fast) so that global loads are
 // coalesced for their layout. The slabs are double-buffered: each step's global loads are issued
@@ -60,6 +61,9 @@ struct Tile {
 using SmallTile = Tile<64, 64, 16, 4, 4, 2>;   // 16 FMAs per 8 shared reads; any shape
 using TallTile = Tile<128, 64, 8, 8, 4, 2>;    // 32 per 12: many rows, at most 64 columns
 using WideTile = Tile<128, 128, 8, 8, 8, 1>;   // 64 per 16: many rows and columns
+// 8 per 6: few columns, as a first convolution's weight gradient (F x 27 for 3x3x3 patches),
+// where the small tile leaves 37 of its 64 columns idle.
+using NarrowTile = Tile<64, 32, 16, 4, 2, 2>;
 
 // The default (TileKind::automatic): implicit-GEMM convolutions have N*OH*OW rows (hundreds of
 // thousands) and F or C columns (64 to 128); their weight gradients have few rows (F) and take
@@ -254,6 +258,7 @@ decltype(auto) with_tile(int64_t m, int64_t n, TileKind kind, F f) {
   switch (choose_tile(m, n, kind)) {
     case TileKind::tall: return f(TallTile{});
     case TileKind::wide: return f(WideTile{});
+    case TileKind::narrow: return f(NarrowTile{});
     case TileKind::automatic:
     case TileKind::small: break;
   }
