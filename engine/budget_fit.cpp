@@ -6,6 +6,8 @@
 
 namespace knotnet {
 
+const char* const kImplicitChoice = "the implicit GEMM for every convolution";
+
 namespace {
 constexpr size_t kMiB = size_t(1) << 20;
 
@@ -48,7 +50,7 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
       return "cuDNN with workspace up to each convolution's input + output + filter (at least " + limit + ")";
     return o.cudnn_workspace_limit == 0 ? std::string("cuDNN with no workspace") : "cuDNN with workspace up to " + limit;
   };
-  attempts.push_back({requested.all_conv_implicit ? "implicit GEMM for every convolution" : limit_text(requested),
+  attempts.push_back({requested.all_conv_implicit ? kImplicitChoice : limit_text(requested),
                       requested});
   if (!requested.all_conv_implicit) {
     // First the workspace sized by each convolution's input and output goes, then the limit
@@ -67,17 +69,23 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
     }
     ModelOptions o = requested;
     o.all_conv_implicit = true;
-    attempts.push_back({"implicit GEMM for every convolution", o});
+    attempts.push_back({kImplicitChoice, o});
   }
-  // Plan every attempt (plan-only models are cheap); drop those that change nothing.
+  // Plan every attempt (plan-only models are cheap); the choice and the report skip those that
+  // change nothing. (They stay in the list of rungs to try should cuDNN refuse at build time:
+  // the same total, but other algorithms.)
   std::vector<Attempt> kept;
+  std::vector<size_t> kept_at;  // each kept attempt's index in `attempts`
+  std::vector<size_t> totals;   // every attempt's plan total
   std::vector<std::unique_ptr<Model>> plans;
-  for (const Attempt& a : attempts) {
-    ModelOptions o = a.options;
+  for (size_t a = 0; a < attempts.size(); ++a) {
+    ModelOptions o = attempts[a].options;
     o.allocate = false;
     auto planned = std::make_unique<Model>(spec, o, input);
-    if (!plans.empty() && planned->plan().total_bytes() == plans.back()->plan().total_bytes()) continue;
-    kept.push_back(a);
+    totals.push_back(planned->plan().total_bytes());
+    if (!plans.empty() && totals.back() == plans.back()->plan().total_bytes()) continue;
+    kept.push_back(attempts[a]);
+    kept_at.push_back(a);
     plans.push_back(std::move(planned));
   }
   auto total = [&](size_t i) { return plans[i]->plan().total_bytes(); };
@@ -108,10 +116,8 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
   fit.fell_back = chosen > 0;
   fit.fits = fit.check.fits;
   if (fit.fits) {
-    for (size_t i = chosen + 1; i < kept.size(); ++i)
-      if (total(i) + dev.context <= limit)
-        fit.next.push_back(
-            {kept[i].options, kept[i].what, check_budget(plans[i]->plan(), requested.batch, budget, dev, plan_for_batch)});
+    for (size_t a = kept_at[chosen] + 1; a < attempts.size(); ++a)
+      if (totals[a] + dev.context <= limit) fit.next.push_back({attempts[a].options, attempts[a].what});
     return fit;
   }
   // Nothing fits: the leanest attempt's report, and what was tried.

@@ -31,15 +31,19 @@ struct BudgetFit {
   bool fell_back = false;     // true when it is not the first attempt
   std::vector<std::string> tried;  // "<attempt>: <total>" for each attempt made
   BudgetCheck check;          // of the chosen attempt, or of the last one when none fits
-  // The attempts after the chosen one that fit too, in order: what to build instead when cuDNN,
-  // asked only by the allocating model, refuses the chosen one (NoCudnnAlgorithm).
+  // The attempts after the chosen one that fit too, in order (those of an equal total
+  // included): what to build instead when cuDNN, asked only by the allocating model, refuses the
+  // chosen one (NoCudnnAlgorithm). Not checked here: that costs a batch search each, and is
+  // rarely needed.
   struct Fallback {
     ModelOptions options;
     std::string choice;
-    BudgetCheck check;
   };
   std::vector<Fallback> next;
 };
+
+// The choice's words for every convolution on the implicit GEMM (BudgetFit::choice).
+extern const char* const kImplicitChoice;
 
 // The budget a policy gives the plan (see above); `user` is --gpu-mem.
 MemoryBudget policy_budget(const AllocOptions& alloc, const MemoryBudget& user, const DeviceMemory& dev);

@@ -171,28 +171,30 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, ModelOptions& mopt, co
     try {
       return std::make_unique<Model>(spec, mopt, input);
     } catch (const NoCudnnAlgorithm& e) {
+      BudgetFit::Fallback next;
       if (rung < fallbacks.size()) {
-        const BudgetFit::Fallback& next = fallbacks[rung];
-        std::fprintf(stderr, "note: %s\nnote: trying %s instead\n", e.what(), next.choice.c_str());
-        mopt = next.options;
-        budget_line = budget_verdict(next.check, next.choice);
-        continue;
+        next = fallbacks[rung];
+      } else {
+        if (mopt.device != Device::cuda || mopt.all_conv_implicit) throw;
+        next = {mopt, kImplicitChoice};
+        next.options.all_conv_implicit = true;
       }
-      if (mopt.device != Device::cuda || mopt.all_conv_implicit) throw;
-      ModelOptions implicit = mopt;
-      implicit.all_conv_implicit = true;
-      implicit.allocate = false;
-      const Model planned(spec, implicit, input);
+      ModelOptions planning = next.options;
+      planning.allocate = false;
+      const Model planned(spec, planning, input);
       const BudgetCheck c = check_budget(planned.plan(), mopt.batch, limit, dev, [&](int64_t b) {
-        ModelOptions o = implicit;
+        ModelOptions o = planning;
         o.batch = b;
         return Model(spec, o, input).plan().total_bytes();
       });
-      KN_CHECK(c.fits, e.what(), "\nand with every convolution on the implicit GEMM instead:\n", c.report);
-      std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
-      if (!budget_line.empty()) budget_line = budget_verdict(c, "the implicit GEMM for every convolution");
-      implicit.allocate = true;
-      mopt = implicit;
+      KN_CHECK(c.fits, e.what(), "\nand with ", next.choice, " instead:\n", c.report);
+      if (next.options.all_conv_implicit)
+        std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
+      else
+        std::fprintf(stderr, "note: %s\nnote: trying %s instead\n", e.what(), next.choice.c_str());
+      if (!budget_line.empty()) budget_line = budget_verdict(c, next.choice);
+      mopt = next.options;
+      mopt.allocate = true;
     }
   }
 }

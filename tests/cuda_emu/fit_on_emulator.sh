@@ -57,7 +57,8 @@ done
 echo "--alloc growth and fraction train as planned does"
 
 # The stand-in cuDNN's algorithms each want 8 MiB of workspace; a 12 MiB budget lets fit plan
-# cuDNN with at most 4 MiB, so building the model finds no algorithm and fit falls back.
+# cuDNN with at most 4 MiB, so building the model finds no algorithm; fit tries the budget's
+# smaller rungs (1 MiB, none), then falls back to the implicit GEMM.
 short=(fit --data k.h5 --model tiny --image-shape 32,32,3 --epochs 1 --steps-per-epoch 2 --batch 32 --device cuda)
 
 # The default, --conv-algo measured: each convolution direction timed at start, the choice and
@@ -71,10 +72,12 @@ short+=(--conv-algo heuristic)
 KNOTNET_EMU_CUDNN_WORKSPACE=8388608 "$emu" "${short[@]}" --gpu-mem 12MiB --out fallback >fallback.log 2>&1 ||
   { cat fallback.log; exit 1; }
 grep -q 'cuDNN offers no forward algorithm within a workspace of 4194304 bytes' fallback.log &&
+  grep -q 'trying cuDNN with workspace up to 1.00 MiB instead' fallback.log &&
+  grep -q 'trying cuDNN with no workspace instead' fallback.log &&
   grep -q 'every convolution runs on the implicit GEMM instead' fallback.log &&
   grep -q 'with the implicit GEMM for every convolution: fits' fallback.log &&
   [ -s fallback/summary.json ] || { echo "no fallback to the implicit GEMM:"; cat fallback.log; exit 1; }
-echo "cuDNN without an algorithm under the budget's workspace: fell back to the implicit GEMM and trained"
+echo "cuDNN without an algorithm under the budget's workspace: tried the smaller rungs, fell back to the implicit GEMM and trained"
 # The same when the algorithms fit at the planned batch but not at some smaller one (the
 # stand-in wants 8 MiB at odd batch sizes only): the plan covers every batch size, so fit falls
 # back before training rather than failing at an epoch's partial last batch.
