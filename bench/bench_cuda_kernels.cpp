@@ -27,6 +27,7 @@
 #include "kernels/cuda/dense_sgemm.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/fused_bn_relu_pool.h"
+#include "kernels/cuda/avgpool.h"
 #include "kernels/cuda/maxpool.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/relu.h"
@@ -152,6 +153,20 @@ void BM_MaxPoolBackward(benchmark::State& st) {
   KN_CUDA_CHECK(cudaDeviceSynchronize());  // the compute stream does not wait for the default one
   timed(st, 4.0 * kAct + 5.0 * kPooled, 0,
         [&](cudaStream_t s) { cuda::maxpool2_backward(dy.f(), am.as<uint8_t>(), dx.f(), kN, kH, kW, kC, s); });
+}
+
+// seed_avgpool's first layer: the 128x128x3 images averaged to 64x64 (3 channels: one at a time).
+void BM_AvgPoolForwardInput(benchmark::State& st) {
+  const int64_t n = kN * 128 * 128 * 3;
+  Buf x(static_cast<size_t>(n) * 4), y(static_cast<size_t>(n), false);
+  timed(st, 5.0 * n, 0, [&](cudaStream_t s) { cuda::avgpool2_forward(x.f(), y.f(), kN, 128, 128, 3, s); });
+}
+
+// At the seed's pool shape (not run there: the seed max-pools), 4 channels at a time.
+void BM_AvgPoolBackward(benchmark::State& st) {
+  Buf dy(kPooled * 4), dx(kAct * 4, false);
+  timed(st, 4.0 * kAct + 4.0 * kPooled, 0,
+        [&](cudaStream_t s) { cuda::avgpool2_backward(dy.f(), dx.f(), kN, kH, kW, kC, s); });
 }
 
 struct BnState {
@@ -360,6 +375,8 @@ KN_BENCH(BM_ReluForward);
 KN_BENCH(BM_ReluBackward);
 KN_BENCH(BM_MaxPoolForward);
 KN_BENCH(BM_MaxPoolBackward);
+KN_BENCH(BM_AvgPoolForwardInput);
+KN_BENCH(BM_AvgPoolBackward);
 KN_BENCH(BM_BatchNormForwardTrain);
 KN_BENCH(BM_BatchNormBackwardTrain);
 KN_BENCH(BM_BnReluPoolForwardUnfused);

@@ -1,7 +1,7 @@
 // Model specs as text, so that experiments need no recompiling. One layer per line:
 //   input 128 128 3        (first line: the per-sample input shape, H W C or F)
 //   conv 64 3 valid        (filters, kernel size, valid|same)
-//   batchnorm | relu | maxpool 2 | flatten | dense 128 | dropout 0.5
+//   batchnorm | relu | maxpool 2 | avgpool 2 | flatten | dense 128 | dropout 0.5
 //   softmax                (last line: softmax fused with categorical cross-entropy)
 // '#' starts a comment; blank lines are ignored. Named specs ship with the engine ("seed" is
 // the original question's Keras model).

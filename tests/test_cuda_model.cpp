@@ -1,7 +1,8 @@
 // The whole model on the GPU against the CPU from the same start: the seed model (at 32x32x3,
 // batch 4, and a partial batch of 3) with cuDNN and with the implicit-GEMM convolution, with its
 // batchnorm -> relu -> maxpool fused (the GPU default) and unfused, then a few hundred steps of
-// the tiny model on toy data. Skips without a GPU.
+// the tiny model on toy data; and models with average-pooling (first, as in specs/seed_avgpool.spec,
+// and between layers). Skips without a GPU.
 //
 // Tolerances:
 //   - initial parameters and statistics: exact (both are computed on the host);
@@ -124,17 +125,16 @@ void expect_gradients_match(const Model& cpu, const Model& gpu, double bound) {
   }
 }
 
-void seed_step_matches(const std::string& algo, bool tf32 = false, bool fuse = true) {
+// One SGD step of `spec` at batch 4 and then at a partial batch of 3, GPU against CPU.
+void step_matches(const ModelSpec& spec, const Shape& input, const std::string& algo, bool tf32, bool fuse) {
   const StepBounds bound = tf32 ? StepBounds{1e-2, 1e-2, 5e-2, 1e-2, 1e-3} : StepBounds{};
-  const Shape input{32, 32, 3};
-  const ModelSpec spec = seed_with(algo);
   auto cpu = make(spec, Device::cpu, 4, "sgd", input);
   auto gpu = make(spec, Device::cuda, 4, "sgd", input, tf32, fuse);
   expect_same_start(*cpu, *gpu);
   for (int64_t n : {4, 3}) {  // the planned batch, then a partial one
     SCOPED_TRACE("batch " + std::to_string(n) + ", conv " + (algo.empty() ? "cudnn" : algo) + (tf32 ? " tf32" : "") +
                  (fuse ? " fused" : " unfused"));
-    Batch b(100 * n, n, 32);
+    Batch b(100 * n, n, input[0]);
     const LossResult rc = cpu->forward_backward(b.images, b.labels);
     const LossResult rg = gpu->forward_backward(b.images, b.labels);
     EXPECT_EQ(rg.count, rc.count);
@@ -152,6 +152,10 @@ void seed_step_matches(const std::string& algo, bool tf32 = false, bool fuse = t
     test::expect_close_l2(host(gpu->flat_parameters()), host(cpu->flat_parameters()), bound.params,
                           "parameters after SGD");
   }
+}
+
+void seed_step_matches(const std::string& algo, bool tf32 = false, bool fuse = true) {
+  step_matches(seed_with(algo), Shape{32, 32, 3}, algo, tf32, fuse);
 }
 
 TEST(CudaModel, SeedStepMatchesCpuWithCudnn) {
@@ -172,6 +176,25 @@ TEST(CudaModel, SeedStepMatchesCpuUnfused) {
 TEST(CudaModel, SeedStepWithTf32ConvolutionsStaysCloseToCpu) {
   KN_REQUIRE_GPU();
   seed_step_matches("", true);
+}
+
+// specs/seed_avgpool.spec (issue 7's proposed change): the images averaged first, a layer whose
+// backward the model skips (nothing upstream needs a gradient).
+TEST(CudaModel, SeedAvgpoolStepMatchesCpu) {
+  KN_REQUIRE_GPU();
+  step_matches(load_spec((test::source_dir() / "specs" / "seed_avgpool.spec").string()), Shape{64, 64, 3}, "", false,
+               true);
+}
+
+// avgpool between layers, where its backward runs, on an odd size (15x15: the last row and column
+// are dropped and get zero gradient).
+TEST(CudaModel, AvgpoolBetweenLayersStepMatchesCpu) {
+  KN_REQUIRE_GPU();
+  const ModelSpec spec = parse_spec(
+      "input 17 17 3\nconv 6 3 valid\nrelu\navgpool 2\nconv 8 3 same\nbatchnorm\nrelu\nmaxpool 2\nflatten\n"
+      "dense 3\nsoftmax\n",
+      "avgpool between layers");
+  step_matches(spec, Shape{17, 17, 3}, "", false, true);
 }
 
 // The last fallback of fitting a budget: every convolution on the implicit GEMM by option.

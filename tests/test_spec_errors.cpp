@@ -58,6 +58,11 @@ TEST(SpecErrors, EveryBadLineNamesItsLineAndTheProblem) {
       {"maxpool 2 2", kImage, "maxpool takes the window size, and only 2 is supported"},
       {"maxpool two", kImage, "maxpool window size must be a positive integer, got 'two'"},
       {"maxpool 2", Shape{1, 5, 3}, "maxpool 2 needs an input of at least 2x2, got (1, 5, 3)"},
+      // avgpool
+      {"avgpool 2", Shape{128}, "avgpool 2 needs a spatial input, got (128)"},
+      {"avgpool 4", kImage, "avgpool supports only a 2x2 window with stride 2 ('avgpool 2'), got 'avgpool 4'"},
+      {"avgpool", kImage, "avgpool takes the window size, and only 2 is supported ('avgpool 2'), got 'avgpool'"},
+      {"avgpool 2", Shape{5, 1, 3}, "avgpool 2 needs an input of at least 2x2, got (5, 1, 3)"},
       // dense
       {"dense 128", Shape{12, 12, 128},
        "dense needs flat features, got (12, 12, 128) per sample; add 'flatten' before it"},
@@ -79,7 +84,7 @@ TEST(SpecErrors, EveryBadLineNamesItsLineAndTheProblem) {
       {"flatten all", kImage, "flatten takes no arguments, got 'flatten all'"},
       // kinds
       {"convv 64 3", kImage,
-       "unknown layer 'convv'; known layers: conv, batchnorm, relu, maxpool, flatten, dense, dropout, and softmax as "
+       "unknown layer 'convv'; known layers: conv, batchnorm, relu, maxpool, avgpool, flatten, dense, dropout, and softmax as "
        "the last line"},
       {"Conv 64 3", kImage, "unknown layer 'Conv'"},
       {"softmax", Shape{3},
@@ -95,7 +100,7 @@ TEST(SpecErrors, EveryBadLineNamesItsLineAndTheProblem) {
 
 TEST(SpecErrors, GoodLinesAreAccepted) {
   for (const char* line : {"conv 64 3", "conv 64 3 valid", "conv 1 1 same", "conv 2 128 same", "conv 8 3 valid implicit", "conv 8 3 same cudnn", "batchnorm", "relu",
-                           "maxpool 2", "flatten", "dropout 0", "dropout 0.999"})
+                           "maxpool 2", "avgpool 2", "flatten", "dropout 0", "dropout 0.999"})
     EXPECT_NO_THROW(make_layer(spec_line(line), kImage, "x")) << line;
   EXPECT_NO_THROW(make_layer(spec_line("dense 1"), Shape{5}, "x"));
   EXPECT_NO_THROW(make_layer(spec_line("batchnorm"), Shape{5}, "x"));
@@ -180,6 +185,27 @@ TEST(SpecErrors, SeedConv4IsTheSeedWithOneMoreConvBlock) {
   EXPECT_EQ(d[13]->output_shape(), (Shape{6272}));
   for (size_t i = 14; i < d.size(); ++i) EXPECT_EQ(d[i]->describe(), s[i - 3]->describe()) << i;
   EXPECT_THAT(conv4.summary(), HasSubstr("Trainable params: 1,118,947"));
+}
+
+// specs/seed_avgpool.spec, issue 7's proposed change (docs/quality_bar.md): one avgpool 2 before
+// the seed's layers, which then see the 128x128 images at 64x64 and are the seed at 64x64.
+TEST(SpecErrors, SeedAvgpoolIsTheSeedReadingHalfResolution) {
+  ModelOptions o;
+  o.allocate = false;
+  Model avg(load_spec((source_dir() / "specs" / "seed_avgpool.spec").string()), o);
+  Model seed64(load_spec("seed"), o, Shape{64, 64, 3});
+  const auto& a = avg.layers();
+  const auto& s = seed64.layers();
+  ASSERT_EQ(a.size(), s.size() + 1);
+  EXPECT_EQ(a[0]->describe(), "avgpool 2");
+  EXPECT_EQ(a[0]->input_shape(), (Shape{128, 128, 3}));
+  EXPECT_EQ(a[0]->output_shape(), (Shape{64, 64, 3}));
+  for (size_t i = 0; i < s.size(); ++i) {
+    EXPECT_EQ(a[i + 1]->describe(), s[i]->describe()) << i;
+    EXPECT_EQ(a[i + 1]->output_shape(), s[i]->output_shape()) << s[i]->describe();
+  }
+  EXPECT_EQ(a[11]->output_shape(), (Shape{4608}));  // flatten: 6x6x128
+  EXPECT_THAT(avg.summary(), HasSubstr("Trainable params: 758,371"));
 }
 
 }  // namespace

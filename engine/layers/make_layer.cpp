@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "engine/layer.h"
+#include "engine/layers/avgpool.h"
 #include "engine/layers/batchnorm.h"
 #include "engine/layers/conv.h"
 #include "engine/layers/dense.h"
@@ -17,7 +18,7 @@ namespace knotnet {
 
 namespace {
 
-constexpr const char* kKnown = "conv, batchnorm, relu, maxpool, flatten, dense, dropout, and softmax as the last line";
+constexpr const char* kKnown = "conv, batchnorm, relu, maxpool, avgpool, flatten, dense, dropout, and softmax as the last line";
 
 #define KN_SPEC_CHECK(cond, spec, ...) KN_CHECK(cond, "line ", (spec).line, ": ", __VA_ARGS__)
 
@@ -68,14 +69,17 @@ std::unique_ptr<Layer> make_conv(const LayerSpec& spec, const Shape& in, const s
   return std::make_unique<ConvLayer>(name, in, filters, kernel, same, implicit);
 }
 
-std::unique_ptr<Layer> make_maxpool(const LayerSpec& spec, const Shape& in, const std::string& name) {
-  KN_SPEC_CHECK(spec.args.size() == 1, spec,
-                "maxpool takes the window size, and only 2 is supported ('maxpool 2'), got '", spec.text(), "'");
+// maxpool 2 and avgpool 2: the same window, the same checks.
+std::unique_ptr<Layer> make_pool(const LayerSpec& spec, const Shape& in, const std::string& name) {
+  const std::string& k = spec.kind;
+  KN_SPEC_CHECK(spec.args.size() == 1, spec, k, " takes the window size, and only 2 is supported ('", k,
+                " 2'), got '", spec.text(), "'");
   const int64_t size = positive_arg(spec, 0, "window size");
-  KN_SPEC_CHECK(size == 2, spec, "maxpool supports only a 2x2 window with stride 2 ('maxpool 2'), got '", spec.text(),
+  KN_SPEC_CHECK(size == 2, spec, k, " supports only a 2x2 window with stride 2 ('", k, " 2'), got '", spec.text(),
                 "'");
-  KN_SPEC_CHECK(in.rank() == 3, spec, "maxpool 2 needs a spatial input, got ", in.str());
-  KN_SPEC_CHECK(in[0] >= 2 && in[1] >= 2, spec, "maxpool 2 needs an input of at least 2x2, got ", in.str());
+  KN_SPEC_CHECK(in.rank() == 3, spec, k, " 2 needs a spatial input, got ", in.str());
+  KN_SPEC_CHECK(in[0] >= 2 && in[1] >= 2, spec, k, " 2 needs an input of at least 2x2, got ", in.str());
+  if (k == "avgpool") return std::make_unique<AvgPoolLayer>(name, in);
   return std::make_unique<MaxPoolLayer>(name, in);
 }
 
@@ -100,7 +104,7 @@ std::unique_ptr<Layer> make_dropout(const LayerSpec& spec, const Shape& in, cons
 std::unique_ptr<Layer> make_layer(const LayerSpec& spec, const Shape& input, const std::string& name) {
   const std::string& k = spec.kind;
   if (k == "conv") return make_conv(spec, input, name);
-  if (k == "maxpool") return make_maxpool(spec, input, name);
+  if (k == "maxpool" || k == "avgpool") return make_pool(spec, input, name);
   if (k == "dense") return make_dense(spec, input, name);
   if (k == "dropout") return make_dropout(spec, input, name);
   if (k == "batchnorm") {
