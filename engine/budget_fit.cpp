@@ -83,7 +83,7 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
     o.allocate = false;
     auto planned = std::make_unique<Model>(spec, o, input);
     totals.push_back(planned->plan().total_bytes());
-    if (!plans.empty() && totals.back() == plans.back()->plan().total_bytes()) continue;
+    if (!kept_at.empty() && totals.back() == totals[kept_at.back()]) continue;
     kept.push_back(attempts[a]);
     kept_at.push_back(a);
     plans.push_back(std::move(planned));
@@ -125,6 +125,18 @@ BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, co
   for (const auto& t : fit.tried) tried += "\n    " + t;
   fit.check.report += "\n  tried, in order (plan totals):" + tried;
   return fit;
+}
+
+BudgetCheck check_rung(const ModelSpec& spec, const ModelOptions& options, const Shape& input,
+                       const MemoryBudget& budget, const DeviceMemory& dev) {
+  ModelOptions planning = options;
+  planning.allocate = false;
+  const Model planned(spec, planning, input);
+  return check_budget(planned.plan(), options.batch, budget, dev, [&](int64_t b) {
+    ModelOptions o = planning;
+    o.batch = b;
+    return plan_total(spec, o, input);
+  });
 }
 
 }  // namespace knotnet

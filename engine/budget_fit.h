@@ -51,4 +51,9 @@ MemoryBudget policy_budget(const AllocOptions& alloc, const MemoryBudget& user, 
 BudgetFit fit_to_budget(const ModelSpec& spec, const ModelOptions& requested, const Shape& input,
                         const MemoryBudget& budget, const DeviceMemory& dev);
 
+// One rung checked on its own (a BudgetFit::Fallback, when it comes to be tried): its plan-only
+// model at options.batch against the budget, the largest batch searched with the same options.
+BudgetCheck check_rung(const ModelSpec& spec, const ModelOptions& options, const Shape& input,
+                       const MemoryBudget& budget, const DeviceMemory& dev);
+
 }  // namespace knotnet

@@ -179,14 +179,8 @@ std::unique_ptr<Model> build_model(const ModelSpec& spec, ModelOptions& mopt, co
         next = {mopt, kImplicitChoice};
         next.options.all_conv_implicit = true;
       }
-      ModelOptions planning = next.options;
-      planning.allocate = false;
-      const Model planned(spec, planning, input);
-      const BudgetCheck c = check_budget(planned.plan(), mopt.batch, limit, dev, [&](int64_t b) {
-        ModelOptions o = planning;
-        o.batch = b;
-        return Model(spec, o, input).plan().total_bytes();
-      });
+      next.options.batch = mopt.batch;
+      const BudgetCheck c = check_rung(spec, next.options, input, limit, dev);
       KN_CHECK(c.fits, e.what(), "\nand with ", next.choice, " instead:\n", c.report);
       if (next.options.all_conv_implicit)
         std::fprintf(stderr, "note: %s\nnote: every convolution runs on the implicit GEMM instead\n", e.what());
