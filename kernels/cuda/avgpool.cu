@@ -72,11 +72,9 @@ void launch_backward(const float* dy, float* dx, int64_t n, int64_t h, int64_t w
 void avgpool2_forward(const float* x, float* y, int64_t n, int64_t h, int64_t w, int64_t c, cudaStream_t stream) {
   if (n * (h / 2) * (w / 2) * c <= 0) return;
   const bool vec4 = c % 4 == 0 && pool2_aligned(x, 16) && pool2_aligned(y, 16);
-  const bool u32 = pool2_fits_u32(n * h * w * c);
-  if (vec4 && u32) launch_forward<4, uint32_t>(x, y, n, h, w, c, stream);
-  else if (vec4) launch_forward<4, int64_t>(x, y, n, h, w, c, stream);
-  else if (u32) launch_forward<1, uint32_t>(x, y, n, h, w, c, stream);
-  else launch_forward<1, int64_t>(x, y, n, h, w, c, stream);
+  pool2_dispatch(vec4, n * h * w * c, [&](auto vec, auto index) {
+    launch_forward<decltype(vec)::value, decltype(index)>(x, y, n, h, w, c, stream);
+  });
 }
 
 void avgpool2_backward(const float* dy, float* dx, int64_t n, int64_t h, int64_t w, int64_t c, cudaStream_t stream) {
@@ -87,11 +85,9 @@ void avgpool2_backward(const float* dy, float* dx, int64_t n, int64_t h, int64_t
     return;
   }
   const bool vec4 = c % 4 == 0 && pool2_aligned(dy, 16) && pool2_aligned(dx, 16);
-  const bool u32 = pool2_fits_u32(total);
-  if (vec4 && u32) launch_backward<4, uint32_t>(dy, dx, n, h, w, c, stream);
-  else if (vec4) launch_backward<4, int64_t>(dy, dx, n, h, w, c, stream);
-  else if (u32) launch_backward<1, uint32_t>(dy, dx, n, h, w, c, stream);
-  else launch_backward<1, int64_t>(dy, dx, n, h, w, c, stream);
+  pool2_dispatch(vec4, total, [&](auto vec, auto index) {
+    launch_backward<decltype(vec)::value, decltype(index)>(dy, dx, n, h, w, c, stream);
+  });
 }
 
 }  // namespace knotnet::cuda

@@ -91,11 +91,9 @@ void maxpool2_backward(const float* dy, const uint8_t* argmax, float* dx, int64_
     return;
   }
   const bool vec4 = c % 4 == 0 && pool2_aligned(dy, 16) && pool2_aligned(dx, 16) && pool2_aligned(argmax, 4);
-  const bool u32 = pool2_fits_u32(total);
-  if (vec4 && u32) launch_maxpool2_backward<4, uint32_t>(dy, argmax, dx, n, h, w, c, stream);
-  else if (vec4) launch_maxpool2_backward<4, int64_t>(dy, argmax, dx, n, h, w, c, stream);
-  else if (u32) launch_maxpool2_backward<1, uint32_t>(dy, argmax, dx, n, h, w, c, stream);
-  else launch_maxpool2_backward<1, int64_t>(dy, argmax, dx, n, h, w, c, stream);
+  pool2_dispatch(vec4, total, [&](auto vec, auto index) {
+    launch_maxpool2_backward<decltype(vec)::value, decltype(index)>(dy, argmax, dx, n, h, w, c, stream);
+  });
 }
 
 }  // namespace knotnet::cuda

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace knotnet::cuda {
 
@@ -57,6 +58,20 @@ inline bool pool2_fits_u32(int64_t input_elements) { return input_elements <= (i
 // group of VEC channels is aligned too.
 inline bool pool2_aligned(const void* p, int bytes) {
   return p == nullptr || reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(bytes) == 0;
+}
+
+// Calls f(vec, index) for the widest access and the narrowest index type a launch may use:
+// vec an std::integral_constant<int, 4> when `vec4` (see pool2_aligned), else <int, 1>; index a
+// uint32_t when the input's elements fit (pool2_fits_u32), else an int64_t.
+template <class F>
+inline void pool2_dispatch(bool vec4, int64_t input_elements, F&& f) {
+  using V1 = std::integral_constant<int, 1>;
+  using V4 = std::integral_constant<int, 4>;
+  const bool u32 = pool2_fits_u32(input_elements);
+  if (vec4 && u32) f(V4{}, uint32_t{});
+  else if (vec4) f(V4{}, int64_t{});
+  else if (u32) f(V1{}, uint32_t{});
+  else f(V1{}, int64_t{});
 }
 
 template <class I>
