@@ -60,7 +60,7 @@ void Model::prepare_device_layers() {
     // convolution's input and output would only add up there (see declare_buffers).
     dp.cudnn_workspace_io_sized = options_.cudnn_workspace_io_sized && options_.alloc.policy != AllocPolicy::growth;
     dp.query_library = options_.allocate;
-    dp.needs_input_grad = i > 0;
+    dp.needs_input_grad = static_cast<int>(i) > first_backward_;
     dp.force_implicit_conv = options_.all_conv_implicit;
     dp.tf32 = options_.tf32;
     dp.cudnn_deterministic = options_.cudnn_deterministic;
@@ -77,8 +77,9 @@ void Model::tune_device_layers() {
     DeviceTuning t;
     t.x = (i == 0 ? input_view_ : acts_[i - 1]).first(B);
     t.y = acts_[i].first(B);
-    t.dy = act_grads_[i].first(B);
-    if (i > 0) t.dx = act_grads_[i - 1].first(B);
+    const int k = static_cast<int>(i);
+    if (k >= first_backward_) t.dy = act_grads_[i].first(B);
+    if (k > first_backward_) t.dx = act_grads_[i - 1].first(B);
     layers_[i]->tune_device(t);
   }
 }
@@ -110,6 +111,16 @@ void Model::build_layers() {
   spec_index_.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) spec_index_[i] = static_cast<int>(i);
   if (on_device() && options_.fuse) fuse_layers();
+  // Backward's work starts at the first layer with something to learn: the layers before it (an
+  // avgpool reading the images) have no gradient to compute and nobody upstream to pass one to.
+  first_backward_ = static_cast<int>(layers_.size()) - 1;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto infos = layers_[i]->param_infos();
+    if (std::any_of(infos.begin(), infos.end(), [](const ParamInfo& p) { return p.trainable; })) {
+      first_backward_ = static_cast<int>(i);
+      break;
+    }
+  }
 }
 
 // batchnorm -> relu (-> maxpool 2) become one FusedBnReluPoolLayer (GPU models only).
@@ -160,7 +171,8 @@ void Model::declare_buffers() {
   act_ids_.assign(L, -1);
   for (int i = 0; i < L; ++i) {
     MemoryPlan::Id in_id = i == 0 ? input_id_ : act_ids_[i - 1];
-    if (layers_[i]->needs_input_for_backward()) extend(in_id, bwd_step(i));
+    const bool backward = i >= first_backward_;
+    if (backward && layers_[i]->needs_input_for_backward()) extend(in_id, bwd_step(i));
     if (layers_[i]->output_aliases_input()) {
       act_ids_[i] = in_id;
       extend(in_id, fwd_step(i + 1));
@@ -168,7 +180,7 @@ void Model::declare_buffers() {
       act_ids_[i] = plan_.declare(layers_[i]->name() + ".out", Role::activation,
                                   layers_[i]->output_shape().with_batch(B), dt, {fwd_step(i), fwd_step(i + 1)});
     }
-    if (layers_[i]->needs_output_for_backward()) extend(act_ids_[i], bwd_step(i));
+    if (backward && layers_[i]->needs_output_for_backward()) extend(act_ids_[i], bwd_step(i));
   }
   // The probabilities outlive backward, so that probabilities() still holds the last forward
   // pass's output after forward_backward and train_on_batch (as model.h promises).
@@ -176,9 +188,10 @@ void Model::declare_buffers() {
                             {fwd_step(loss_step), Lifetime::kForever});
 
   // Gradients of activations: the gradient of layer i's output is written by backward i+1 (the
-  // loss for the last layer) and read by backward i. Layer 0's input needs no gradient.
+  // loss for the last layer) and read by backward i. The input of layer first_backward_ needs no
+  // gradient (nor does anything before it).
   grad_ids_.assign(L, -1);
-  for (int i = L - 1; i >= 0; --i) {
+  for (int i = L - 1; i >= first_backward_; --i) {
     Lifetime life{bwd_step(i + 1), bwd_step(i)};
     if (i + 1 < L && layers_[i + 1]->output_aliases_input()) {
       grad_ids_[i] = grad_ids_[i + 1];
@@ -278,7 +291,8 @@ void Model::bind_views() {
   const int64_t B = options_.batch;
   for (int i = 0; i < L; ++i) {
     acts_.push_back(arena_.view(plan_, act_ids_[i]).reshaped(layers_[i]->output_shape().with_batch(B)));
-    act_grads_.push_back(arena_.view(plan_, grad_ids_[i]).reshaped(layers_[i]->output_shape().with_batch(B)));
+    act_grads_.push_back(grad_ids_[i] < 0 ? Tensor()
+                                          : arena_.view(plan_, grad_ids_[i]).reshaped(layers_[i]->output_shape().with_batch(B)));
   }
   for (MemoryPlan::Id id : state_ids_) state_views_.push_back(arena_.view(plan_, id));
   input_view_ = arena_.view(plan_, input_id_);
@@ -501,9 +515,10 @@ LossResult Model::run_loaded_forward_backward(int64_t n) {
   run_forward(n, ctx);
   const size_t L = layers_.size();
   LossResult r = compute_loss(n, act_grads_[L - 1].first(n));
-  for (size_t i = L; i-- > 0;) {
+  const size_t first = static_cast<size_t>(first_backward_);
+  for (size_t i = L; i-- > first;) {
     Tensor in = i == 0 ? input_view_.first(n) : acts_[i - 1].first(n);
-    Tensor dx = i == 0 ? Tensor() : act_grads_[i - 1].first(n);
+    Tensor dx = i == first ? Tensor() : act_grads_[i - 1].first(n);
     layers_[i]->backward(in, acts_[i].first(n), act_grads_[i].first(n), dx, ctx);
   }
   return r;

@@ -201,6 +201,9 @@ class Model {
   std::vector<int> spec_index_;
   std::unique_ptr<SoftmaxCrossEntropy> loss_;
   std::unique_ptr<Optimizer> optimizer_;
+  // The first layer with trainable parameters: backward runs from the last layer down to it, and
+  // it gets no input gradient (an avgpool reading the images comes before it). L-1 if none.
+  int first_backward_ = 0;
   int64_t trainable_ = 0;
   int64_t statistics_ = 0;
   int64_t step_ = 0;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -15,6 +16,7 @@ namespace knotnet {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A random but valid layer stack over a small image input.
 std::string random_spec(std::mt19937& rng) {
@@ -98,6 +100,47 @@ TEST(ModelPlan, SeedPlanReusesMemoryAndPrints) {
   EXPECT_THAT(table, HasSubstr("adam_state1"));
   EXPECT_THAT(table, HasSubstr("total with lifetime reuse"));
   EXPECT_THAT(m.summary(), HasSubstr("Trainable params: 3,379,811"));
+}
+
+// Layers before the first one with trainable parameters (an avgpool reading the images) run no
+// backward: the gradient of their outputs is not planned, the first conv gets no input gradient,
+// and every parameter's gradient still matches central differences of the loss, in double.
+TEST(Model, LayersBeforeTheFirstTrainableOneRunNoBackward) {
+  ModelOptions opt;
+  opt.batch = 3;
+  opt.dtype = DType::f64;
+  opt.optimizer.name = "sgd";
+  Model m(parse_spec("input 10 10 2\navgpool 2\nconv 3 3 same\nrelu\navgpool 2\nflatten\ndense 3\nsoftmax\n",
+                     "avgpool first"),
+          opt);
+  const std::string table = m.plan().table();
+  EXPECT_THAT(table, Not(HasSubstr("avgpool_1.grad")));
+  EXPECT_THAT(table, HasSubstr("conv_1.grad"));
+  EXPECT_THAT(table, HasSubstr("relu_1.grad"));  // avgpool_2's input gradient: after conv_1, it runs
+
+  ToyBatch b = make_toy_batch(40, 3, 10, 10, 3);
+  // Two channels of the toy images: the first two of each pixel's three.
+  std::vector<uint8_t> images;
+  for (size_t i = 0; i < b.images.size(); ++i)
+    if (i % 3 != 2) images.push_back(b.images[i]);
+  const Tensor x(images.data(), Shape{3, 10, 10, 2}, DType::u8), y(b.labels.data(), Shape{3}, DType::i32);
+  m.forward_backward(x, y);
+  std::vector<double> grad(static_cast<size_t>(m.flat_parameters().numel()));
+  std::memcpy(grad.data(), m.flat_gradients().data, grad.size() * sizeof(double));
+  double* w = static_cast<double*>(m.flat_parameters().data);
+  const double h = 1e-6;
+  int checked = 0;
+  for (size_t k = 0; k < grad.size(); ++k, ++checked) {  // all 96: conv_1's and dense_1's
+    const double keep = w[k];
+    w[k] = keep + h;
+    const double up = m.forward_backward(x, y).loss;
+    w[k] = keep - h;
+    const double down = m.forward_backward(x, y).loss;
+    w[k] = keep;
+    const double numeric = (up - down) / (2 * h);
+    EXPECT_NEAR(grad[k], numeric, 1e-6 * (1 + std::abs(numeric))) << "parameter " << k;
+  }
+  EXPECT_EQ(checked, 96);
 }
 
 struct ToyModel {
