@@ -4,13 +4,14 @@
 // must be written as zero (outputs start as NaN poison). Both directions run per (window, 4
 // channels) when C % 4 == 0 and the buffers are aligned, else per (window, channel): the shapes
 // cover both, each odd side alone and both, no window at all (H or W of 1: dx all zeros), and
-// buffers one element off their alignment.
+// buffers one element off their alignment (input side, output side, both).
 #include <gtest/gtest.h>
 
 #include "tests/support/cuda_testing.h"
 
 #ifdef KNOTNET_HAVE_CUDA
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/pool.h"
@@ -56,10 +57,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaAvgPool,
                                            PoolCase{2, 1, 6, 4},    // no window: y empty, dx all zeros
                                            PoolCase{3, 5, 1, 3}));
 
-// Buffers one element past an aligned address: C % 4 == 0, but the kernels must not use 16-byte
-// accesses there.
-TEST(CudaAvgPoolUnaligned, ForwardAndBackwardMatchCpuExactly) {
+// Buffers one element past an aligned address, C % 4 == 0: the kernels must not use 16-byte
+// accesses on any of them. Each side is shifted alone and both together, so that an alignment
+// check forgotten on one pointer shows.
+class CudaAvgPoolUnaligned : public ::testing::TestWithParam<std::pair<bool, bool>> {};
+
+TEST_P(CudaAvgPoolUnaligned, ForwardAndBackwardMatchCpuExactly) {
   KN_REQUIRE_GPU();
+  const auto [shift_in, shift_out] = GetParam();
   const int64_t n = 3, h = 7, w = 9, c = 8;
   const int64_t in = n * h * w * c, out = n * (h / 2) * (w / 2) * c;
   const auto x = test::random_floats(in, 53);
@@ -73,14 +78,20 @@ TEST(CudaAvgPoolUnaligned, ForwardAndBackwardMatchCpuExactly) {
     std::copy(v.begin(), v.end(), r.begin() + 1);
     return r;
   };
-  DeviceBuffer<float> gx(shifted(x)), gy(out + 1), gdy(shifted(dy)), gdx(in + 1);
-  cuda::avgpool2_forward(gx.get() + 1, gy.get() + 1, n, h, w, c, nullptr);
-  cuda::avgpool2_backward(gdy.get() + 1, gdx.get() + 1, n, h, w, c, nullptr);
+  const int64_t si = shift_in ? 1 : 0, so = shift_out ? 1 : 0;
+  // Forward reads x (input side) and writes y; backward reads dy (output side) and writes dx.
+  DeviceBuffer<float> gx(shift_in ? shifted(x) : x), gy(out + so), gdy(shift_out ? shifted(dy) : dy), gdx(in + si);
+  cuda::avgpool2_forward(gx.get() + si, gy.get() + so, n, h, w, c, nullptr);
+  cuda::avgpool2_backward(gdy.get() + so, gdx.get() + si, n, h, w, c, nullptr);
   const auto y = gy.download();
   const auto dx = gdx.download();
-  test::expect_equal(std::vector<float>(y.begin() + 1, y.end()), y_ref, "unaligned avgpool forward");
-  test::expect_equal(std::vector<float>(dx.begin() + 1, dx.end()), dx_ref, "unaligned avgpool backward");
+  test::expect_equal(std::vector<float>(y.begin() + so, y.end()), y_ref, "unaligned avgpool forward");
+  test::expect_equal(std::vector<float>(dx.begin() + si, dx.end()), dx_ref, "unaligned avgpool backward");
 }
+
+INSTANTIATE_TEST_SUITE_P(Shifts, CudaAvgPoolUnaligned,
+                         ::testing::Values(std::make_pair(true, false), std::make_pair(false, true),
+                                           std::make_pair(true, true)));
 
 }  // namespace
 }  // namespace knotnet

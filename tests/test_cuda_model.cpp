@@ -178,8 +178,9 @@ TEST(CudaModel, SeedStepWithTf32ConvolutionsStaysCloseToCpu) {
   seed_step_matches("", true);
 }
 
-// specs/seed_avgpool.spec (issue 7's proposed change): the images averaged first, a layer whose
-// backward the model skips (nothing upstream needs a gradient).
+// specs/seed_avgpool.spec (issue 7's proposed change), built for 64x64 images to stay small (the
+// seed behind the avgpool sees 32x32): the images averaged first, a layer whose backward the
+// model skips, so conv_1 gets no input gradient.
 TEST(CudaModel, SeedAvgpoolStepMatchesCpu) {
   KN_REQUIRE_GPU();
   step_matches(load_spec((test::source_dir() / "specs" / "seed_avgpool.spec").string()), Shape{64, 64, 3}, "", false,

@@ -1,5 +1,7 @@
 // 2x2 stride-2 average-pooling on the GPU, NHWC, floor mode (device side of kernels/cpu/pool.h,
-// with the same order of summation, so forward matches the CPU bit for bit).
+// with the same order of summation, so forward matches the CPU bit for bit). The multiplications
+// by 0.25 are exact for normal results; subnormal ones round alike on both sides unless the GPU
+// code is built to flush them (-ftz=true or --use_fast_math, which knotnet does not use).
 #pragma once
 
 #include <cstdint>

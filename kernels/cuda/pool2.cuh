@@ -1,11 +1,12 @@
-// The 2x2 stride-2 max-pool's index arithmetic over NHWC tensors, shared by the max-pool kernels
-// (maxpool.cu) and the fused batch-norm + ReLU + pool kernels (fused_bn_relu_pool.cu,
-// bn_common.cuh). An odd last row or column belongs to no window.
+// The 2x2 stride-2 pooling's index arithmetic over NHWC tensors, shared by the max-pool kernels
+// (maxpool.cu), the average-pool kernels (avgpool.cu) and the fused batch-norm + ReLU + pool
+// kernels (fused_bn_relu_pool.cu, bn_common.cuh). An odd last row or column belongs to no window.
 //
 // Two ways to walk the windows:
 // - per pooled element (pool2_window_origin, the forwards; pool2_slot, per input element, left
 //   only for the fused backward's degenerate case of no window at all);
-// - per (window, group of VEC channels) for the backwards (pool2_window): a thread finds its
+// - per (window, group of VEC channels) for the backwards and the average-pool's forward
+//   (pool2_window): a thread finds its
 //   window with two or three 32-bit divisions, then touches the window's four inputs and any
 //   uncovered input beside it (pool2_for_uncovered), so no input needs index arithmetic of its own.
 #pragma once
