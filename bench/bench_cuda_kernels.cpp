@@ -20,6 +20,7 @@
 
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
+#include "kernels/cuda/avgpool.h"
 #include "kernels/cuda/batchnorm.h"
 #include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
@@ -27,7 +28,6 @@
 #include "kernels/cuda/dense_sgemm.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/fused_bn_relu_pool.h"
-#include "kernels/cuda/avgpool.h"
 #include "kernels/cuda/maxpool.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/relu.h"

@@ -51,29 +51,16 @@ __global__ void avgpool2_backward_kernel(const float* __restrict__ dy,  // (N, O
   }
 }
 
-template <int VEC, class I>
-void launch_forward(const float* x, float* y, int64_t n, int64_t h, int64_t w, int64_t c, cudaStream_t stream) {
-  const Pool2Dims<I> d = pool2_dims<I>(n, h, w, c, VEC);
-  const int64_t items = static_cast<int64_t>(d.items);
-  avgpool2_forward_kernel<VEC, I><<<grid_for(items), kBlock, 0, stream>>>(x, y, d);
-  KN_CUDA_CHECK_LAUNCH();
-}
-
-template <int VEC, class I>
-void launch_backward(const float* dy, float* dx, int64_t n, int64_t h, int64_t w, int64_t c, cudaStream_t stream) {
-  const Pool2Dims<I> d = pool2_dims<I>(n, h, w, c, VEC);
-  const int64_t items = static_cast<int64_t>(d.items);
-  avgpool2_backward_kernel<VEC, I><<<grid_for(items), kBlock, 0, stream>>>(dy, dx, d);
-  KN_CUDA_CHECK_LAUNCH();
-}
-
 }  // namespace
 
 void avgpool2_forward(const float* x, float* y, int64_t n, int64_t h, int64_t w, int64_t c, cudaStream_t stream) {
   if (n * (h / 2) * (w / 2) * c <= 0) return;
   const bool vec4 = c % 4 == 0 && pool2_aligned(x, 16) && pool2_aligned(y, 16);
   pool2_dispatch(vec4, n * h * w * c, [&](auto vec, auto index) {
-    launch_forward<decltype(vec)::value, decltype(index)>(x, y, n, h, w, c, stream);
+    const auto d = pool2_dims<decltype(index)>(n, h, w, c, vec);
+    const int64_t items = static_cast<int64_t>(d.items);
+    avgpool2_forward_kernel<decltype(vec)::value><<<grid_for(items), kBlock, 0, stream>>>(x, y, d);
+    KN_CUDA_CHECK_LAUNCH();
   });
 }
 
@@ -86,7 +73,10 @@ void avgpool2_backward(const float* dy, float* dx, int64_t n, int64_t h, int64_t
   }
   const bool vec4 = c % 4 == 0 && pool2_aligned(dy, 16) && pool2_aligned(dx, 16);
   pool2_dispatch(vec4, total, [&](auto vec, auto index) {
-    launch_backward<decltype(vec)::value, decltype(index)>(dy, dx, n, h, w, c, stream);
+    const auto d = pool2_dims<decltype(index)>(n, h, w, c, vec);
+    const int64_t items = static_cast<int64_t>(d.items);
+    avgpool2_backward_kernel<decltype(vec)::value><<<grid_for(items), kBlock, 0, stream>>>(dy, dx, d);
+    KN_CUDA_CHECK_LAUNCH();
   });
 }
 

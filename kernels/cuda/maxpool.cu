@@ -63,15 +63,6 @@ __global__ void maxpool2_backward_kernel(const float* __restrict__ dy,       // 
   }
 }
 
-template <int VEC, class I>
-void launch_maxpool2_backward(const float* dy, const uint8_t* argmax, float* dx, int64_t n, int64_t h, int64_t w,
-                              int64_t c, cudaStream_t stream) {
-  const Pool2Dims<I> d = pool2_dims<I>(n, h, w, c, VEC);
-  const int64_t items = static_cast<int64_t>(d.items);
-  maxpool2_backward_kernel<VEC, I><<<grid_for(items), kBlock, 0, stream>>>(dy, argmax, dx, d);
-  KN_CUDA_CHECK_LAUNCH();
-}
-
 }  // namespace
 
 void maxpool2_forward(const float* x, float* y, uint8_t* argmax, int64_t n, int64_t h, int64_t w, int64_t c,
@@ -92,7 +83,10 @@ void maxpool2_backward(const float* dy, const uint8_t* argmax, float* dx, int64_
   }
   const bool vec4 = c % 4 == 0 && pool2_aligned(dy, 16) && pool2_aligned(dx, 16) && pool2_aligned(argmax, 4);
   pool2_dispatch(vec4, total, [&](auto vec, auto index) {
-    launch_maxpool2_backward<decltype(vec)::value, decltype(index)>(dy, argmax, dx, n, h, w, c, stream);
+    const auto d = pool2_dims<decltype(index)>(n, h, w, c, vec);
+    const int64_t items = static_cast<int64_t>(d.items);
+    maxpool2_backward_kernel<decltype(vec)::value><<<grid_for(items), kBlock, 0, stream>>>(dy, argmax, dx, d);
+    KN_CUDA_CHECK_LAUNCH();
   });
 }
 

@@ -6,9 +6,9 @@
 // - per pooled element (pool2_window_origin, the forwards; pool2_slot, per input element, left
 //   only for the fused backward's degenerate case of no window at all);
 // - per (window, group of VEC channels) for the backwards and the average-pool's forward
-//   (pool2_window): a thread finds its
-//   window with two or three 32-bit divisions, then touches the window's four inputs and any
-//   uncovered input beside it (pool2_for_uncovered), so no input needs index arithmetic of its own.
+//   (pool2_window): a thread finds its window with two or three 32-bit divisions, then touches
+//   the window's four inputs and any uncovered input beside it (pool2_for_uncovered), so no input
+//   needs index arithmetic of its own.
 #pragma once
 
 #include <cstdint>
@@ -61,7 +61,8 @@ inline bool pool2_aligned(const void* p, int bytes) {
   return p == nullptr || reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(bytes) == 0;
 }
 
-// Calls f(vec, index) for the widest access and the narrowest index type a launch may use:
+// Calls f(vec, index) for the widest access and the narrowest index type a launch may use (f
+// launches the kernel instantiated for decltype(vec)::value and decltype(index)):
 // vec an std::integral_constant<int, 4> when `vec4` (see pool2_aligned), else <int, 1>; index a
 // uint32_t when the input's elements fit (pool2_fits_u32), else an int64_t.
 template <class F>
