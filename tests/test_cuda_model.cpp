@@ -187,6 +187,14 @@ TEST(CudaModel, SeedAvgpoolStepMatchesCpu) {
                true);
 }
 
+// specs/seed_densebn.spec (issue 7's proposed change: batch-norm between dense_1 and its ReLU),
+// at 32x32: batch-norm over flat features, which the GPU runs unfused (fusion takes conv maps).
+TEST(CudaModel, SeedDensebnStepMatchesCpu) {
+  KN_REQUIRE_GPU();
+  step_matches(load_spec((test::source_dir() / "specs" / "seed_densebn.spec").string()), Shape{32, 32, 3}, "", false,
+               true);
+}
+
 // avgpool between layers, where its backward runs, on an odd size (15x15: the last row and column
 // are dropped and get zero gradient).
 TEST(CudaModel, AvgpoolBetweenLayersStepMatchesCpu) {
