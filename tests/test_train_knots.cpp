@@ -88,14 +88,41 @@ TEST_F(TrainKnots, RunWritesEveryOutputAndTheyParse) {
   EXPECT_THAT(log, HasSubstr("confusion matrix"));
   // evaluate reproduces the test accuracy from the final weights.
   std::string eval;
-  ASSERT_EQ(test::run_command(bin("train_knots") + " evaluate --checkpoint " + (out / "last.h5").string() + " --data " +
-                                  data_ + " --part test --seed 3 --json 2>/dev/null",
+  // (run_command adds 2>&1: the subshell keeps stderr's notes out of the JSON)
+  ASSERT_EQ(test::run_command("(" + bin("train_knots") + " evaluate --checkpoint " + (out / "last.h5").string() +
+                                  " --data " + data_ + " --part test --seed 3 --json 2>/dev/null)",
                               &eval),
             0)
       << eval;
   nlohmann::json e = nlohmann::json::parse(eval);
   EXPECT_EQ(e["accuracy"], s["test"]["accuracy"]);
   EXPECT_EQ(e["confusion"], s["test"]["confusion"]);
+  // Without --seed, evaluate takes the run's split from its run.json (evaluate's own default
+  // seed, 42, would pick other test images than fit's --seed 3)...
+  std::string note;
+  eval.clear();  // run_command appends
+  ASSERT_EQ(test::run_command("(" + bin("train_knots") + " evaluate --checkpoint " + (out / "last.h5").string() +
+                                  " --data " + data_ + " --part test --json 2>" + (out / "note.txt").string() + ")",
+                              &eval),
+            0)
+      << eval;
+  EXPECT_EQ(nlohmann::json::parse(eval)["confusion"], s["test"]["confusion"]);
+  {
+    std::ifstream in(out / "note.txt");
+    note.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_THAT(note, HasSubstr("--split 70,15,15 --seed 3 (" + (out / "run.json").string() + ")"));
+  // ...and from the checkpoint's own seed where the checkpoint was copied away from its run.
+  fs::create_directories(dir_->path() / "copied");
+  fs::copy_file(out / "last.h5", dir_->path() / "copied" / "last.h5", fs::copy_options::overwrite_existing);
+  eval.clear();
+  ASSERT_EQ(test::run_command("(" + bin("train_knots") + " evaluate --checkpoint " +
+                                  (dir_->path() / "copied" / "last.h5").string() + " --data " + data_ +
+                                  " --part test --json 2>/dev/null)",
+                              &eval),
+            0)
+      << eval;
+  EXPECT_EQ(nlohmann::json::parse(eval)["confusion"], s["test"]["confusion"]);
   // predict writes one row per image.
   std::string pred_log;
   ASSERT_EQ(test::run_command(bin("train_knots") + " predict --checkpoint " + (out / "last.h5").string() + " --data " +

@@ -1,7 +1,11 @@
 // train_knots evaluate: loss, accuracy and confusion matrix of a checkpoint over a file (all of
-// it, or one part of the split fit made, with the same --split and --seed).
+// it, or one part of the split fit made: its --split and --seed, read from the run's run.json
+// beside the checkpoint unless given).
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "apps/train_knots/command.h"
 #include "apps/train_knots/data_sources.h"
@@ -15,25 +19,58 @@ namespace {
 
 struct EvalFlags {
   std::string conv_algo = "measured";
-  std::string checkpoint, part = "all", split = "70,15,15", device = "auto";
+  std::string checkpoint, part = "all", split = "70,15,15", device = "auto";  // fit's default split
   DataFlags data;
   uint64_t seed = 42;
   int64_t batch = 128;
   bool json = false;
 };
 
+// With --part, the split must be the one fit made, or "test" names other images. What the
+// command line leaves out comes from run.json in the checkpoint's directory (fit writes it with
+// its flags), else the seed from the checkpoint itself; a note says where each came from.
+void use_the_runs_split(EvalFlags& f, bool split_given, bool seed_given) {
+  if (f.part == "all" || (split_given && seed_given)) return;
+  namespace fs = std::filesystem;
+  const fs::path run_json = fs::path(f.checkpoint).parent_path() / "run.json";
+  std::string from;
+  nlohmann::json flags;
+  if (std::ifstream in(run_json); in) {
+    try {
+      flags = nlohmann::json::parse(in).at("flags");
+      from = run_json.string();
+    } catch (const std::exception&) {
+      flags = nullptr;  // not fit's run.json: fall back to the checkpoint
+    }
+  }
+  if (!split_given && flags.is_object() && flags.contains("split")) f.split = flags["split"].get<std::string>();
+  if (!seed_given) {
+    if (flags.is_object() && flags.contains("seed")) {
+      f.seed = flags["seed"].get<uint64_t>();
+    } else {
+      f.seed = read_checkpoint_info(f.checkpoint).seed;
+      from = from.empty() ? f.checkpoint : from + " and " + f.checkpoint;
+    }
+  }
+  if (from.empty()) from = "fit's defaults";
+  std::fprintf(stderr, "note: --part %s of the split the run made: --split %s --seed %llu (%s)\n", f.part.c_str(),
+               f.split.c_str(), static_cast<unsigned long long>(f.seed), from.c_str());
+}
+
 std::function<int()> setup(CLI::App& sub) {
   auto f = std::make_shared<EvalFlags>();
   sub.add_option("--checkpoint", f->checkpoint, "checkpoint (best.h5 or last.h5 of a run)")->required();
   add_data_options(sub, f->data, true);
   sub.add_option("--part", f->part, "all, or one part of the split: train, validation, test")->capture_default_str();
-  sub.add_option("--split", f->split, "the split fractions fit used (with --part)")->capture_default_str();
-  sub.add_option("--seed", f->seed, "the seed fit used (with --part)")->capture_default_str();
+  CLI::Option* split = sub.add_option(
+      "--split", f->split, "the split fractions fit used (with --part; default: the run's, from run.json beside the checkpoint)");
+  CLI::Option* seed = sub.add_option("--seed", f->seed, "the seed fit used (with --part; default: the run's)");
   sub.add_option("--batch", f->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   sub.add_option("--device", f->device, "auto, cpu or cuda")->capture_default_str();
   add_conv_algo_option(sub, f->conv_algo);
   sub.add_flag("--json", f->json, "print the result as JSON on stdout");
-  return [f]() {
+  return [f, split, seed]() {
+    use_the_runs_split(*f, split->count() > 0, seed->count() > 0);
     auto model = model_from_checkpoint(f->checkpoint, f->batch, resolve_device(f->device),
                                        parse_conv_search(f->conv_algo));
     DatasetOptions dopt = dataset_options(f->data);
