@@ -78,7 +78,10 @@ def main():
     ap.add_argument("checkpoints", nargs="+")
     ap.add_argument("--json", action="store_true", help="print the census as JSON")
     args = ap.parse_args()
-    results = [census(p) for p in args.checkpoints]
+    try:
+        results = [census(p) for p in args.checkpoints]
+    except OSError as e:
+        raise SystemExit(f"dead_units.py: {e}")
     if args.json:
         json.dump(results, sys.stdout, indent=1)
         print()
