@@ -81,6 +81,7 @@ TEST_F(TrainKnots, RunWritesEveryOutputAndTheyParse) {
   nlohmann::json s = read_json(out / "summary.json");
   EXPECT_EQ(s["status"], "completed");
   EXPECT_EQ(s["epochs_run"], 3);
+  EXPECT_TRUE(s["silent_units"].is_null());  // 48 steps: shorter than the census window
   EXPECT_EQ(s["test"]["count"], 54);  // 15% of 120 per class
   EXPECT_EQ(s["test"]["classes"][1], "plus_trefoil");
   // --json printed the same summary on stdout (after the progress on stderr).
@@ -226,6 +227,33 @@ TEST_F(TrainKnots, GrowthHoldsEveryBufferApartAndStepsPerEpochCapsUpdates) {
   int rows = -1;  // the header
   while (std::getline(batches, line)) ++rows;
   EXPECT_EQ(rows, 6);
+}
+
+// Adam at lr 0.05 kills some of tiny's 16 dense_1 units within 400 steps (this file, seed 3):
+// fit warns and records the census in summary.json, and evaluate reads the same census from the
+// checkpoint's optimizer state.
+TEST_F(TrainKnots, DeadUnitsAreCountedAndWarnedAbout) {
+  fs::path out = dir_->path() / "dead";
+  std::string log;
+  ASSERT_EQ(test::run_command(fit(out.string(), "--epochs 25 --lr 0.05"), &log), 0) << log;  // 16 steps an epoch
+  EXPECT_THAT(log, HasSubstr("units have had no gradient on any image"));
+  nlohmann::json s = read_json(out / "summary.json");
+  ASSERT_TRUE(s["silent_units"].is_object()) << s.dump();
+  EXPECT_EQ(s["silent_units"]["step"], 400);
+  EXPECT_EQ(s["silent_units"]["window_steps"], 372);
+  const nlohmann::json& layers = s["silent_units"]["layers"];
+  ASSERT_EQ(layers.size(), 4u);
+  EXPECT_EQ(layers[2]["layer"], "dense_1");
+  EXPECT_EQ(layers[2]["units"], 16);
+  EXPECT_GE(layers[2]["silent"].get<int>(), 4);  // the warning's threshold: a quarter
+  EXPECT_THAT(log, HasSubstr("warning: dense_1: " + std::to_string(layers[2]["silent"].get<int>()) + " of 16"));
+  std::string eval;
+  ASSERT_EQ(test::run_command("(" + bin("train_knots") + " evaluate --checkpoint " + (out / "last.h5").string() +
+                                  " --data " + data_ + " --json 2>/dev/null)",
+                              &eval),
+            0)
+      << eval;
+  EXPECT_EQ(nlohmann::json::parse(eval)["silent_units"], s["silent_units"]);
 }
 
 TEST_F(TrainKnots, ShuffleNoneWarns) {

@@ -372,7 +372,8 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   Progress progress(f.epochs, isatty(fileno(stderr)) != 0);
   BatchLog batch_log((fs::path(f.out) / "batches.csv").string(), initial_epoch);
   KillSwitch kill_switch;
-  ObserverFan observer({&progress, &batch_log, &kill_switch});
+  SilentUnitWatch silent_units(model);
+  ObserverFan observer({&progress, &batch_log, &silent_units, &kill_switch});
   trainer.set_observer(&observer);
 
   auto t0 = std::chrono::steady_clock::now();
@@ -432,6 +433,7 @@ int run_fit(FitFlags f, const std::vector<std::string>& given) {
   summary["cudnn_deterministic"] = mopt.cudnn_deterministic;
   summary["model"] = {{"spec", f.model}, {"trainable_params", model.trainable_count()},
                       {"non_trainable_params", model.statistics_count()}};
+  summary["silent_units"] = silent_units.json();
   summary["versions"] = versions_json();
   write_json((fs::path(f.out) / "summary.json").string(), summary);
   if (f.json) std::cout << summary.dump(2) << "\n";

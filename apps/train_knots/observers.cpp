@@ -45,6 +45,37 @@ void BatchLog::on_batch(const BatchProgress& p) {
   std::fflush(file_);
 }
 
+std::string census_text(const std::vector<UnitCensus>& census) {
+  std::string s;
+  for (const UnitCensus& c : census)
+    s += (s.empty() ? "" : ", ") + c.layer + " " + std::to_string(c.silent) + "/" + std::to_string(c.units);
+  return s;
+}
+
+nlohmann::json census_json(const std::vector<UnitCensus>& census) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const UnitCensus& c : census) layers.push_back({{"layer", c.layer}, {"units", c.units}, {"silent", c.silent}});
+  return layers;
+}
+
+void SilentUnitWatch::on_epoch_end(const EpochLog&) {
+  const int64_t window = silent_window_steps(model_.options().optimizer);
+  if (window == 0 || model_.step_count() < window) return;  // no unit can read as silent yet
+  const std::vector<UnitCensus> census = silent_units(model_);
+  last_ = {{"step", model_.step_count()}, {"window_steps", window}, {"layers", census_json(census)}};
+  for (const UnitCensus& c : census) {
+    if (c.silent == 0 || c.silent * 4 < c.units || warned_[c.layer] == c.silent) continue;
+    warned_[c.layer] = c.silent;
+    std::fprintf(stderr,
+                 "warning: %s: %lld of %lld units have had no gradient on any image for the last ~%lld steps or more "
+                 "(dead ReLUs, which do not come back). Adam's first steps can push a unit with many non-negative "
+                 "inputs below zero for every image; a batchnorm before its relu keeps units alive "
+                 "(docs/quality_bar.md, \"Dead units\").\n",
+                 c.layer.c_str(), static_cast<long long>(c.silent), static_cast<long long>(c.units),
+                 static_cast<long long>(window));
+  }
+}
+
 KillSwitch::KillSwitch() {
   if (const char* v = std::getenv("KNOTNET_TEST_KILL_AT_STEP")) kill_at_ = std::atoll(v);
 }

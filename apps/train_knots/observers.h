@@ -4,14 +4,21 @@
 //                happens inside an epoch, e.g. on a class-sorted file read without shuffling.
 //   KillSwitch   for the crash-recovery test only: with KNOTNET_TEST_KILL_AT_STEP=N set, the
 //                process kills itself with SIGKILL right after its N-th step of this session.
+//   SilentUnitWatch  at each epoch's end, the silent-unit census (engine/unit_census.h): a
+//                warning when a quarter or more of a layer's units have had no gradient for the
+//                census window (dead ReLUs, which do not come back), and the last census for
+//                summary.json.
 //   ObserverFan  passes every event to several observers.
 #pragma once
 
 #include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "engine/trainer.h"
+#include "engine/unit_census.h"
 
 namespace knotnet::app {
 
@@ -37,6 +44,24 @@ class KillSwitch : public TrainObserver {
  private:
   int64_t kill_at_ = 0, steps_ = 0;
 };
+
+class SilentUnitWatch : public TrainObserver {
+ public:
+  explicit SilentUnitWatch(const Model& model) : model_(model) {}
+  void on_epoch_end(const EpochLog& log) override;
+  // The last census ({"step", "window_steps", "layers": [{"layer", "units", "silent"}]}), or null
+  // when none was taken (an optimizer without a shrinking slot, or fewer steps than the window).
+  nlohmann::json json() const { return last_; }
+
+ private:
+  const Model& model_;
+  nlohmann::json last_;
+  std::map<std::string, int64_t> warned_;  // per layer, the count last warned about
+};
+
+// The census as one line: "conv_1 0/64, conv_2 2/96, ..., dense_1 71/128".
+std::string census_text(const std::vector<UnitCensus>& census);
+nlohmann::json census_json(const std::vector<UnitCensus>& census);
 
 class ObserverFan : public TrainObserver {
  public:
