@@ -40,6 +40,7 @@
 #include "engine/device_copy.h"
 #include "engine/layers/batchnorm.h"
 #include "engine/model.h"
+#include "engine/unit_census.h"
 #include "io/toy_data.h"
 #include "tests/support/cuda_testing.h"
 
@@ -193,6 +194,39 @@ TEST(CudaModel, SeedDensebnStepMatchesCpu) {
   KN_REQUIRE_GPU();
   step_matches(load_spec((test::source_dir() / "specs" / "seed_densebn.spec").string()), Shape{32, 32, 3}, "", false,
                true);
+}
+
+// The silent-unit census reads the optimizer's slot from the device: the same slot contents give
+// the same census on the GPU as on the CPU (a conv channel and a dense unit made quiet).
+TEST(CudaModel, SilentUnitCensusReadsTheDeviceSlot) {
+  KN_REQUIRE_GPU();
+  const ModelSpec spec =
+      parse_spec("input 8 8 3\nconv 4 3 valid\nrelu\nflatten\ndense 5\nrelu\ndense 3\nsoftmax\n", "census");
+  for (Device device : {Device::cpu, Device::cuda}) {
+    auto m = make(spec, device, 4, "adam", Shape{8, 8, 3});
+    std::vector<float> slot(static_cast<size_t>(m->trainable_count()));
+    for (size_t i = 0; i < slot.size(); ++i) slot[i] = 1e-4f * static_cast<float>(1 + i % 7);
+    auto offset = [&](const std::string& layer, const std::string& name) -> size_t {
+      for (const Model::Param& p : m->parameters())
+        if (p.layer == layer && p.name == name)
+          return static_cast<size_t>((static_cast<const char*>(p.value.data) -
+                                      static_cast<const char*>(m->flat_parameters().data)) /
+                                     4);
+      ADD_FAILURE() << layer << "/" << name;
+      return 0;
+    };
+    for (size_t i = 0; i < 27; ++i) slot[offset("conv_1", "kernel") + 27 + i] = 1e-30f;  // channel 1 of (4, 3, 3, 3)
+    slot[offset("conv_1", "bias") + 1] = 1e-30f;
+    for (size_t i = 0; i < 144; ++i) slot[offset("dense_1", "kernel") + i * 5 + 2] = 1e-30f;  // unit 2 of (144, 5)
+    slot[offset("dense_1", "bias") + 2] = 1e-30f;
+    copy_from_host(slot.data(), m->optimizer_state()[0]);
+    const std::vector<UnitCensus> c = silent_units(*m);
+    SCOPED_TRACE(device == Device::cuda ? "cuda" : "cpu");
+    ASSERT_EQ(c.size(), 3u);
+    EXPECT_EQ(c[0].silent, 1);
+    EXPECT_EQ(c[1].silent, 1);
+    EXPECT_EQ(c[2].silent, 0);
+  }
 }
 
 // avgpool between layers, where its backward runs, on an odd size (15x15: the last row and column
