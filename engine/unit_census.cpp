@@ -1,5 +1,6 @@
 #include "engine/unit_census.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -10,10 +11,14 @@ namespace knotnet {
 
 namespace {
 
-// The factor the first slot shrinks by on a step with zero gradient; 0 when there is no such slot.
+// RMSprop's first slot holds squared gradients: its square root is on the gradient's scale.
+bool slot_is_squared(const OptimizerConfig& c) { return c.name == "rmsprop"; }
+
+// The factor the first slot (its square root, where squared) shrinks by on a step with zero
+// gradient; 0 when there is no such slot.
 double shrink_factor(const OptimizerConfig& c) {
   if (c.name == "adam") return c.beta1;
-  if (c.name == "rmsprop") return c.rho;
+  if (c.name == "rmsprop") return std::sqrt(c.rho);
   if (c.name == "sgd") return c.momentum;
   return 0;  // adagrad: the accumulator only grows
 }
@@ -29,22 +34,26 @@ int64_t silent_window_steps(const OptimizerConfig& config) {
 
 std::vector<UnitCensus> silent_units(const Model& model) {
   std::vector<UnitCensus> out;
-  if (silent_window_steps(model.options().optimizer) == 0 || model.optimizer_state().empty()) return out;
+  const OptimizerConfig& config = model.options().optimizer;
+  if (silent_window_steps(config) == 0 || model.optimizer_state().empty()) return out;
+  model.require_no_step_in_flight("silent_units");
+  const bool squared = slot_is_squared(config);
   const Tensor& slot = model.optimizer_state()[0];
   const Tensor flat = model.flat_parameters();
   const size_t es = dtype_size(slot.dtype);
   std::vector<char> host(slot.bytes());
   copy_to_host(slot, host.data());
-  // |slot| at flat index i, whatever the float type.
+  // |slot| at flat index i (its square root where squared), whatever the float type.
   auto magnitude = [&](int64_t i) {
+    double v;
     if (slot.dtype == DType::f64) {
-      double v;
       std::memcpy(&v, host.data() + static_cast<size_t>(i) * es, sizeof v);
-      return std::fabs(v);
+    } else {
+      float f;
+      std::memcpy(&f, host.data() + static_cast<size_t>(i) * es, sizeof f);
+      v = f;
     }
-    float v;
-    std::memcpy(&v, host.data() + static_cast<size_t>(i) * es, sizeof v);
-    return static_cast<double>(std::fabs(v));
+    return squared ? std::sqrt(std::fabs(v)) : std::fabs(v);
   };
 
   std::map<std::string, std::string> kinds;

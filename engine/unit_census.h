@@ -3,12 +3,13 @@
 // (a "dead" unit), and no gradient will ever bring it back.
 //
 // Read from the optimizer's first slot, which shrinks by a fixed factor each step the gradient
-// is zero: Adam's first moment (beta1), RMSprop's mean square (rho), SGD's velocity (momentum).
-// A unit is silent when every entry of that slot for its kernel and its bias is below
-// kSilentThreshold. At the default factor 0.9 a live value (1e-3 or less) falls below it within
-// silent_window_steps() = 400 steps of zero gradient, and float32 keeps it at a few denormals
-// from there on. Adagrad's accumulators never shrink, and SGD without momentum keeps no slot:
-// for them, and for factors so close to 1 that the window would pass 2,000 steps, there is no
+// is zero: Adam's first moment (beta1), SGD's velocity (momentum), RMSprop's mean square (rho;
+// compared by its square root, on the gradient's scale, which shrinks by sqrt(rho)). A unit is
+// silent when every entry of that slot for its kernel and its bias is below kSilentThreshold. A
+// live value of 1e-3 or less falls below it within silent_window_steps() of zero gradient (372
+// at a factor 0.9; 744 for RMSprop's default rho), and float32 keeps it at a few denormals from
+// there on. Adagrad's accumulators never shrink, and SGD without momentum keeps no slot: for
+// them, and for factors so close to 1 that the window would pass 2,000 steps, there is no
 // census (silent_units returns nothing).
 #pragma once
 
@@ -33,7 +34,8 @@ struct UnitCensus {
 int64_t silent_window_steps(const OptimizerConfig& config);
 
 // One entry per conv and dense layer, in model order; empty when silent_window_steps is 0.
-// Copies the first slot to the host (waiting for the compute stream): call between steps.
+// Copies the first slot to the host (waiting for the compute stream); refused while a pipelined
+// GPU step is in flight.
 std::vector<UnitCensus> silent_units(const Model& model);
 
 }  // namespace knotnet

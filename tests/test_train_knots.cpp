@@ -112,7 +112,19 @@ TEST_F(TrainKnots, RunWritesEveryOutputAndTheyParse) {
     std::ifstream in(out / "note.txt");
     note.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  EXPECT_THAT(note, HasSubstr("--split 70,15,15 --seed 3 (" + (out / "run.json").string() + ")"));
+  EXPECT_THAT(note, HasSubstr("--split 70,15,15 (" + (out / "run.json").string() + ") --seed 3 (" +
+                              (out / "run.json").string() + ")"));
+  // A split other than evaluate's default is taken from run.json too.
+  fs::path other = dir_->path() / "other_split";
+  ASSERT_EQ(test::run_command(fit(other.string(), "--epochs 1 --split 60,20,20"), &log), 0) << log;
+  eval.clear();
+  ASSERT_EQ(test::run_command("(" + bin("train_knots") + " evaluate --checkpoint " + (other / "last.h5").string() +
+                                  " --data " + data_ + " --part test --json 2>/dev/null)",
+                              &eval),
+            0)
+      << eval;
+  EXPECT_EQ(nlohmann::json::parse(eval)["count"], read_json(other / "summary.json")["test"]["count"]);
+  EXPECT_EQ(nlohmann::json::parse(eval)["count"], 72);  // 20% of 120 per class
   // ...and from the checkpoint's own seed where the checkpoint was copied away from its run.
   fs::create_directories(dir_->path() / "copied");
   fs::copy_file(out / "last.h5", dir_->path() / "copied" / "last.h5", fs::copy_options::overwrite_existing);

@@ -4,6 +4,7 @@
 // (a bias no image can overcome) are found, and only they.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -80,7 +81,7 @@ TEST(UnitCensus, OnlyOptimizersWithAShrinkingSlotHaveOne) {
   EXPECT_EQ(silent_window_steps(c), 0);  // 39,000 steps: no census
   c = OptimizerConfig{};
   c.name = "rmsprop";
-  EXPECT_EQ(silent_window_steps(c), 372);
+  EXPECT_EQ(silent_window_steps(c), 744);  // its slot's square root shrinks by sqrt(0.9)
   c.name = "adagrad";
   EXPECT_EQ(silent_window_steps(c), 0);
   c.name = "sgd";
@@ -92,19 +93,40 @@ TEST(UnitCensus, OnlyOptimizersWithAShrinkingSlotHaveOne) {
   EXPECT_EQ(silent_units(*make("sgd", 0.9)).size(), 3u);
 }
 
-// Two of dense_1's five units get a bias of -1e4: no image switches them on, so they never get
-// a gradient. After 450 Adam steps on the toy problem the census names those two, and no other.
+// RMSprop's slot holds squared gradients: an entry of 1e-25 is silent in Adam's slot, but in
+// RMSprop's it is a gradient scale of 3e-13, above the threshold.
+TEST(UnitCensus, RmspropIsComparedOnTheGradientsScale) {
+  for (const char* name : {"adam", "rmsprop"}) {
+    auto m = make(name);
+    float* slot = m->optimizer_state()[0].as<float>();
+    for (int64_t i = 0; i < m->trainable_count(); ++i) slot[i] = 1e-4f;
+    const int64_t db = offset_of(*m, "dense_1", "bias"), dk = offset_of(*m, "dense_1", "kernel");
+    for (int64_t i = 0; i < 196; ++i) slot[dk + i * 5] = 1e-25f;
+    slot[db] = 1e-25f;
+    EXPECT_EQ(silent_units(*m)[1].silent, std::string(name) == "adam" ? 1 : 0) << name;
+  }
+}
+
+// After 50 live steps, two of dense_1's five units get a bias of -1e4: no image switches them on
+// again, so they get no more gradient. After 550 more Adam steps on the toy problem the census
+// names those two, and no other; after only 100 more, none yet (their moments still shrinking).
 TEST(UnitCensus, FindsUnitsKilledOnPurposeAfterTraining) {
   auto m = make("adam");
+  auto train = [&](int64_t first, int64_t steps) {
+    for (int64_t step = first; step < first + steps; ++step) {
+      ToyBatch b = make_toy_batch(step * 16, 16, 16, 16, 3);
+      m->train_on_batch(Tensor(b.images.data(), Shape{16, 16, 16, 3}, DType::u8),
+                        Tensor(b.labels.data(), Shape{16}, DType::i32));
+    }
+  };
+  train(0, 50);
   const int64_t db = offset_of(*m, "dense_1", "bias");
   float* params = m->flat_parameters().as<float>();
   params[db + 1] = -1e4f;
   params[db + 4] = -1e4f;
-  for (int64_t step = 0; step < 450; ++step) {
-    ToyBatch b = make_toy_batch(step * 16, 16, 16, 16, 3);
-    m->train_on_batch(Tensor(b.images.data(), Shape{16, 16, 16, 3}, DType::u8),
-                      Tensor(b.labels.data(), Shape{16}, DType::i32));
-  }
+  train(50, 100);
+  EXPECT_EQ(silent_units(*m)[1].silent, 0);
+  train(150, 450);
   const std::vector<UnitCensus> c = silent_units(*m);
   ASSERT_EQ(c.size(), 3u);
   EXPECT_EQ(c[0].silent, 0);

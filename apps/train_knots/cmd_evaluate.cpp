@@ -29,33 +29,35 @@ struct EvalFlags {
 
 // With --part, the split must be the one fit made, or "test" names other images. What the
 // command line leaves out comes from run.json in the checkpoint's directory (fit writes it with
-// its flags), else the seed from the checkpoint itself; a note says where each came from.
+// its flags), else the seed from the checkpoint itself and fit's default split; a note says
+// where each came from.
 void use_the_runs_split(EvalFlags& f, bool split_given, bool seed_given) {
   if (f.part == "all" || (split_given && seed_given)) return;
   namespace fs = std::filesystem;
   const fs::path run_json = fs::path(f.checkpoint).parent_path() / "run.json";
-  std::string from;
-  nlohmann::json flags;
+  std::string split_from = split_given ? "given" : "fit's default", seed_from = seed_given ? "given" : "";
   if (std::ifstream in(run_json); in) {
     try {
-      flags = nlohmann::json::parse(in).at("flags");
-      from = run_json.string();
+      const nlohmann::json flags = nlohmann::json::parse(in).at("flags");
+      if (!split_given && flags.contains("split") && flags["split"].is_string()) {
+        f.split = flags["split"].get<std::string>();
+        split_from = run_json.string();
+      }
+      if (!seed_given && flags.contains("seed") && flags["seed"].is_number_unsigned()) {
+        f.seed = flags["seed"].get<uint64_t>();
+        seed_from = run_json.string();
+      }
     } catch (const std::exception&) {
-      flags = nullptr;  // not fit's run.json: fall back to the checkpoint
+      // not fit's run.json: the checkpoint and fit's defaults it is
     }
   }
-  if (!split_given && flags.is_object() && flags.contains("split")) f.split = flags["split"].get<std::string>();
-  if (!seed_given) {
-    if (flags.is_object() && flags.contains("seed")) {
-      f.seed = flags["seed"].get<uint64_t>();
-    } else {
-      f.seed = read_checkpoint_info(f.checkpoint).seed;
-      from = from.empty() ? f.checkpoint : from + " and " + f.checkpoint;
-    }
+  if (seed_from.empty()) {
+    f.seed = read_checkpoint_info(f.checkpoint).seed;
+    seed_from = f.checkpoint;
   }
-  if (from.empty()) from = "fit's defaults";
-  std::fprintf(stderr, "note: --part %s of the split the run made: --split %s --seed %llu (%s)\n", f.part.c_str(),
-               f.split.c_str(), static_cast<unsigned long long>(f.seed), from.c_str());
+  std::fprintf(stderr, "note: --part %s of the split the run made: --split %s (%s) --seed %llu (%s)\n",
+               f.part.c_str(), f.split.c_str(), split_from.c_str(), static_cast<unsigned long long>(f.seed),
+               seed_from.c_str());
 }
 
 std::function<int()> setup(CLI::App& sub) {

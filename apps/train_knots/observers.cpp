@@ -68,9 +68,9 @@ void SilentUnitWatch::on_epoch_end(const EpochLog&) {
     warned_[c.layer] = c.silent;
     std::fprintf(stderr,
                  "warning: %s: %lld of %lld units have had no gradient on any image for the last ~%lld steps or more "
-                 "(dead ReLUs, which do not come back). Adam's first steps can push a unit with many non-negative "
-                 "inputs below zero for every image; a batchnorm before its relu keeps units alive "
-                 "(docs/quality_bar.md, \"Dead units\").\n",
+                 "(dead ReLUs, which do not come back). Large first steps (Adam's at its default lr, say) can push a "
+                 "unit with many non-negative inputs below zero for every image; a batchnorm before its relu keeps "
+                 "units alive (docs/quality_bar.md, \"Dead units\").\n",
                  c.layer.c_str(), static_cast<long long>(c.silent), static_cast<long long>(c.units),
                  static_cast<long long>(window));
   }
