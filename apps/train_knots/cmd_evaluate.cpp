@@ -84,11 +84,8 @@ std::function<int()> setup(CLI::App& sub) {
     ropt.batch = f->batch;
     ropt.shuffle = ShuffleMode::none;
     ReaderSource source(data, rows_for_part(data, f->part, f->split, f->seed), ropt);
-    // The checkpoint's silent units, from its optimizer state (engine/unit_census.h): none to
-    // count before the census window has passed, or for an optimizer without a shrinking slot.
-    const int64_t window = silent_window_steps(model->options().optimizer);
-    const std::vector<UnitCensus> census =
-        window > 0 && model->step_count() >= window ? silent_units(*model) : std::vector<UnitCensus>{};
+    // The checkpoint's silent units, from its optimizer state (engine/unit_census.h).
+    const nlohmann::json census = census_report(*model);
     Evaluation ev = evaluate(*model, source);
     auto names = class_names(data.info());
     if (f->json) {
@@ -96,19 +93,16 @@ std::function<int()> setup(CLI::App& sub) {
       j["checkpoint"] = f->checkpoint;
       j["data"] = f->data.path;
       j["part"] = f->part;
-      j["silent_units"] = census.empty() ? nlohmann::json()
-                                         : nlohmann::json{{"step", model->step_count()},
-                                                          {"window_steps", window},
-                                                          {"layers", census_json(census)}};
+      j["silent_units"] = census;
       std::cout << j.dump(2) << "\n";
     } else {
       std::printf("%s on %s (%s): loss %.4f  acc %.4f on %lld images\n%s", f->checkpoint.c_str(), f->data.path.c_str(),
                   f->part.c_str(), ev.loss, ev.accuracy(), static_cast<long long>(ev.count),
                   format_confusion(ev, names).c_str());
-      if (!census.empty())
+      if (!census.is_null())
         std::printf("silent units (no gradient for the last ~%lld steps or more, of step %lld): %s\n",
-                    static_cast<long long>(window), static_cast<long long>(model->step_count()),
-                    census_text(census).c_str());
+                    static_cast<long long>(census["window_steps"].get<int64_t>()),
+                    static_cast<long long>(model->step_count()), census_text(census).c_str());
     }
     return 0;
   };

@@ -45,34 +45,38 @@ void BatchLog::on_batch(const BatchProgress& p) {
   std::fflush(file_);
 }
 
-std::string census_text(const std::vector<UnitCensus>& census) {
+nlohmann::json census_report(const Model& model) {
+  const int64_t window = silent_window_steps(model.options().optimizer);
+  if (window == 0 || model.step_count() < window) return nullptr;  // no unit can read as silent yet
+  nlohmann::json layers = nlohmann::json::array();
+  for (const UnitCensus& c : silent_units(model))
+    layers.push_back({{"layer", c.layer}, {"units", c.units}, {"silent", c.silent}});
+  return {{"step", model.step_count()}, {"window_steps", window}, {"layers", layers}};
+}
+
+std::string census_text(const nlohmann::json& report) {
   std::string s;
-  for (const UnitCensus& c : census)
-    s += (s.empty() ? "" : ", ") + c.layer + " " + std::to_string(c.silent) + "/" + std::to_string(c.units);
+  for (const nlohmann::json& c : report["layers"])
+    s += (s.empty() ? "" : ", ") + c["layer"].get<std::string>() + " " + std::to_string(c["silent"].get<int64_t>()) +
+         "/" + std::to_string(c["units"].get<int64_t>());
   return s;
 }
 
-nlohmann::json census_json(const std::vector<UnitCensus>& census) {
-  nlohmann::json layers = nlohmann::json::array();
-  for (const UnitCensus& c : census) layers.push_back({{"layer", c.layer}, {"units", c.units}, {"silent", c.silent}});
-  return layers;
-}
-
 void SilentUnitWatch::on_epoch_end(const EpochLog&) {
-  const int64_t window = silent_window_steps(model_.options().optimizer);
-  if (window == 0 || model_.step_count() < window) return;  // no unit can read as silent yet
-  const std::vector<UnitCensus> census = silent_units(model_);
-  last_ = {{"step", model_.step_count()}, {"window_steps", window}, {"layers", census_json(census)}};
-  for (const UnitCensus& c : census) {
-    if (c.silent == 0 || c.silent * 4 < c.units || warned_[c.layer] == c.silent) continue;
-    warned_[c.layer] = c.silent;
+  last_ = census_report(model_);
+  if (last_.is_null()) return;
+  for (const nlohmann::json& c : last_["layers"]) {
+    const std::string layer = c["layer"];
+    const int64_t silent = c["silent"], units = c["units"];
+    if (silent == 0 || silent * 4 < units || warned_[layer] == silent) continue;
+    warned_[layer] = silent;
     std::fprintf(stderr,
                  "warning: %s: %lld of %lld units have had no gradient on any image for the last ~%lld steps or more "
                  "(dead ReLUs, which do not come back). Large first steps (Adam's at its default lr, say) can push a "
                  "unit with many non-negative inputs below zero for every image; a batchnorm before its relu keeps "
                  "units alive (docs/quality_bar.md, \"Dead units\").\n",
-                 c.layer.c_str(), static_cast<long long>(c.silent), static_cast<long long>(c.units),
-                 static_cast<long long>(window));
+                 layer.c_str(), static_cast<long long>(silent), static_cast<long long>(units),
+                 static_cast<long long>(last_["window_steps"].get<int64_t>()));
   }
 }
 

@@ -49,8 +49,7 @@ class SilentUnitWatch : public TrainObserver {
  public:
   explicit SilentUnitWatch(const Model& model) : model_(model) {}
   void on_epoch_end(const EpochLog& log) override;
-  // The last census ({"step", "window_steps", "layers": [{"layer", "units", "silent"}]}), or null
-  // when none was taken (an optimizer without a shrinking slot, or fewer steps than the window).
+  // The last census_report taken (null before the first).
   nlohmann::json json() const { return last_; }
 
  private:
@@ -59,9 +58,12 @@ class SilentUnitWatch : public TrainObserver {
   std::map<std::string, int64_t> warned_;  // per layer, the count last warned about
 };
 
-// The census as one line: "conv_1 0/64, conv_2 2/96, ..., dense_1 71/128".
-std::string census_text(const std::vector<UnitCensus>& census);
-nlohmann::json census_json(const std::vector<UnitCensus>& census);
+// The model's silent-unit census as summary.json and evaluate report it: {"step",
+// "window_steps", "layers": [{"layer", "units", "silent"}]}, or null when none can be taken (an
+// optimizer without a shrinking slot, or fewer steps than the window).
+nlohmann::json census_report(const Model& model);
+// Its layers as one line: "conv_1 0/64, conv_2 2/96, ..., dense_1 71/128".
+std::string census_text(const nlohmann::json& report);
 
 class ObserverFan : public TrainObserver {
  public:
