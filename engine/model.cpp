@@ -619,6 +619,13 @@ LossResult Model::evaluate_on_device_batch(const DeviceBatch& b) {
   return finish_step(compute_loss(b.size, Tensor()));
 }
 
+int64_t Model::flat_offset(const Param& p) const {
+  KN_CHECK(p.trainable, "flat_offset: ", p.layer, "/", p.name, " is a statistic, not in the flat parameters");
+  const Tensor flat = flat_parameters();
+  return (static_cast<const char*>(p.value.data) - static_cast<const char*>(flat.data)) /
+         static_cast<std::ptrdiff_t>(dtype_size(flat.dtype));
+}
+
 std::vector<Model::Param> Model::parameters() const {
   std::vector<Param> out;
   for (const auto& layer : layers_) {

@@ -147,6 +147,9 @@ class Model {
     bool trainable;
   };
   std::vector<Param> parameters() const;
+  // Index of a trainable parameter's first element in flat_parameters(); the gradients and the
+  // optimizer slots share that layout.
+  int64_t flat_offset(const Param& p) const;
   Tensor flat_parameters() const { return arena_.view(plan_, params_id_); }
   Tensor flat_gradients() const { return arena_.view(plan_, grads_id_); }
   Tensor flat_statistics() const;  // empty when the model has none

@@ -39,7 +39,6 @@ std::vector<UnitCensus> silent_units(const Model& model) {
   model.require_no_step_in_flight("silent_units");
   const bool squared = slot_is_squared(config);
   const Tensor& slot = model.optimizer_state()[0];
-  const Tensor flat = model.flat_parameters();
   const size_t es = dtype_size(slot.dtype);
   std::vector<char> host(slot.bytes());
   copy_to_host(slot, host.data());
@@ -66,8 +65,7 @@ std::vector<UnitCensus> silent_units(const Model& model) {
     if (kind != "conv" && kind != "dense") continue;
     if (largest.empty() || largest.back().first != p.layer) largest.push_back({p.layer, {}});
     std::vector<double>& units = largest.back().second;
-    const auto first = (static_cast<const char*>(p.value.data) - static_cast<const char*>(flat.data)) /
-                       static_cast<std::ptrdiff_t>(es);
+    const int64_t first = model.flat_offset(p);
     const int64_t n = p.value.shape.numel();
     // Kernels: conv (out, kh, kw, in), the unit first; dense (in, out), the unit last. Bias: (out).
     const int64_t count = p.name == "kernel" && kind == "conv" ? p.value.shape[0]

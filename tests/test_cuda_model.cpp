@@ -208,10 +208,7 @@ TEST(CudaModel, SilentUnitCensusReadsTheDeviceSlot) {
     for (size_t i = 0; i < slot.size(); ++i) slot[i] = 1e-4f * static_cast<float>(1 + i % 7);
     auto offset = [&](const std::string& layer, const std::string& name) -> size_t {
       for (const Model::Param& p : m->parameters())
-        if (p.layer == layer && p.name == name)
-          return static_cast<size_t>((static_cast<const char*>(p.value.data) -
-                                      static_cast<const char*>(m->flat_parameters().data)) /
-                                     4);
+        if (p.layer == layer && p.name == name) return static_cast<size_t>(m->flat_offset(p));
       ADD_FAILURE() << layer << "/" << name;
       return 0;
     };

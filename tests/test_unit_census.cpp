@@ -30,9 +30,7 @@ std::unique_ptr<Model> make(const std::string& optimizer, double momentum = 0) {
 // Flat index of a parameter's first element.
 int64_t offset_of(const Model& m, const std::string& layer, const std::string& name) {
   for (const Model::Param& p : m.parameters())
-    if (p.layer == layer && p.name == name)
-      return (static_cast<const char*>(p.value.data) - static_cast<const char*>(m.flat_parameters().data)) /
-             static_cast<std::ptrdiff_t>(sizeof(float));
+    if (p.layer == layer && p.name == name) return m.flat_offset(p);
   ADD_FAILURE() << "no parameter " << layer << "/" << name;
   return 0;
 }
