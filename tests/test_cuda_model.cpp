@@ -25,8 +25,10 @@
 //     the final parameters to 5e-2 of each tensor's scale (training amplifies rounding), except
 //     the bias that feeds batch-norm: Adam scales its steps to the gradient's size, so rounding
 //     noise moves it by about lr per step, differently on each device, with no effect.
-// On the CPU emulator of CUDA (tests/cuda_emu) and on an H100 (2026-11-26) every case passes
-// (docs/cuda_backend.md, "First GPU run").
+// On the CPU emulator of CUDA (tests/cuda_emu) and on an H100 (2026-11-26, 2026-11-27) every case
+// passes (docs/cuda_backend.md, "First GPU run"). On an H200 (2026-11-27) the TF32 step went over
+// its gradient and probability bounds (up to 0.12 and 0.029); the cause is not known yet, and the
+// bounds stay until it is.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,6 +41,7 @@
 
 #include "engine/device_copy.h"
 #include "engine/layers/batchnorm.h"
+#include "engine/layers/conv.h"
 #include "engine/model.h"
 #include "engine/unit_census.h"
 #include "io/toy_data.h"
@@ -126,11 +129,23 @@ void expect_gradients_match(const Model& cpu, const Model& gpu, double bound) {
   }
 }
 
+// What each of the model's convolutions runs on the device, one line each: a failure message
+// then names the algorithms (they differ between cards: on an H200 the TF32 step went over its
+// bounds where an H100's passed).
+std::string conv_algorithms(const Model& m) {
+  std::string out;
+  for (const auto& l : m.layers())
+    if (const auto* conv = dynamic_cast<const ConvLayer*>(l.get()))
+      out += "\n  " + l->name() + ": " + conv->device_algorithms();
+  return out;
+}
+
 // One SGD step of `spec` at batch 4 and then at a partial batch of 3, GPU against CPU.
 void step_matches(const ModelSpec& spec, const Shape& input, const std::string& algo, bool tf32, bool fuse) {
   const StepBounds bound = tf32 ? StepBounds{1e-2, 1e-2, 5e-2, 1e-2, 1e-3} : StepBounds{};
   auto cpu = make(spec, Device::cpu, 4, "sgd", input);
   auto gpu = make(spec, Device::cuda, 4, "sgd", input, tf32, fuse);
+  SCOPED_TRACE("GPU convolutions:" + conv_algorithms(*gpu));
   expect_same_start(*cpu, *gpu);
   for (int64_t n : {4, 3}) {  // the planned batch, then a partial one
     SCOPED_TRACE("batch " + std::to_string(n) + ", conv " + (algo.empty() ? "cudnn" : algo) + (tf32 ? " tf32" : "") +
