@@ -473,7 +473,8 @@ void add_fit_options(CLI::App& sub, FitFlags& f) {
   sub.add_flag("--nondeterministic", f.nondeterministic,
                "let GPU convolutions use cuDNN's non-deterministic algorithms where they are faster (PyTorch's "
                "default); the last bits of the results may then differ from run to run. Default: deterministic ones "
-               "only (the implicit GEMM is always one)");
+               "(the implicit GEMM is always one), except where cuDNN's heuristics offer none that fits the shape, "
+               "math and workspace: the choice printed at the start marks such an algorithm non-deterministic");
   sub.add_option("--out", f.out, "output directory (default: runs/<date-time>)");
   sub.add_option("--resume", f.resume, "continue the run in this output directory from its last.h5");
   sub.add_flag("--json", f.json, "print the final summary as JSON on stdout");
