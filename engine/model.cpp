@@ -9,6 +9,7 @@
 
 #include "engine/cuda_context.h"
 #include "engine/device_copy.h"
+#include "engine/layers/conv.h"
 #include "engine/layers/fused_bn_relu_pool.h"
 #include "engine/rng.h"
 #include "kernels/cpu/convert.h"
@@ -31,6 +32,12 @@ Model::Model(const ModelSpec& spec, const ModelOptions& options, Shape input)
   if (on_device() && options_.allocate) CudaContext::get();
 #endif
   build_layers();
+  if (options_.cpu_tf32 != cpu::Tf32Rounding::none) {
+    KN_CHECK(!on_device() && options_.dtype == DType::f32, "TF32 emulation (ModelOptions::cpu_tf32) is for f32 models "
+             "on the CPU");
+    for (const auto& l : layers_)
+      if (auto* conv = dynamic_cast<ConvLayer*>(l.get())) conv->emulate_tf32(options_.cpu_tf32);
+  }
   if (on_device()) prepare_device_layers();
   optimizer_ = make_optimizer(options_.optimizer);
   declare_buffers();

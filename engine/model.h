@@ -38,6 +38,7 @@
 #include "engine/memory_plan.h"
 #include "engine/optimizer.h"
 #include "engine/spec.h"
+#include "kernels/cpu/tf32.h"
 
 namespace knotnet {
 
@@ -81,6 +82,11 @@ struct ModelOptions {
   // How the arena takes its memory (--alloc), and growth's limit (0: none).
   AllocOptions alloc;
   size_t growth_cap = 0;
+  // CPU, f32, for tests: every convolution cuts its operands to TF32 before the products
+  // (kernels/cpu/tf32.h), which is what an exact TF32 convolution on the GPU computes. It tells
+  // how far the GPU's TF32 step may legitimately stray from the strict-fp32 reference
+  // (tests/test_tf32_emulation.cpp).
+  cpu::Tf32Rounding cpu_tf32 = cpu::Tf32Rounding::none;
 };
 
 class Model {

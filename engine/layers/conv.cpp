@@ -1,6 +1,7 @@
 #include "engine/layers/conv.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/conv_choice.h"
 #include "engine/layers/common.h"
@@ -172,6 +173,18 @@ std::string ConvLayer::device_algorithms() const {
   return "implicit GEMM";
 }
 
+namespace {
+
+// A float tensor's values cut to TF32, as a copy: the layer must not change its input or weights.
+// (Test-only path: the allocation per call is outside the memory plan.)
+std::vector<float> tf32_copy(const Tensor& t, cpu::Tf32Rounding r) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  cpu::to_tf32(t.as<float>(), out.data(), out.size(), r);
+  return out;
+}
+
+}  // namespace
+
 void ConvLayer::forward_impl(const Tensor& x, const Tensor& y, const StepContext& ctx) {
   if (x.device == Device::cuda) {
 #ifdef KNOTNET_HAVE_CUDA
@@ -190,6 +203,13 @@ void ConvLayer::forward_impl(const Tensor& x, const Tensor& y, const StepContext
 #else
     throw_no_cuda(*this, "forward");
 #endif
+  }
+  if (tf32_emulation_ != cpu::Tf32Rounding::none) {
+    KN_CHECK(x.dtype == DType::f32, "layer '", name(), "': TF32 emulation is for f32 models");
+    const std::vector<float> xt = tf32_copy(x, tf32_emulation_), wt = tf32_copy(params_[0], tf32_emulation_);
+    cpu::conv_forward(xt.data(), wt.data(), params_[1].as<float>(), y.as<float>(), x.shape[0], geom_,
+                      scratch_[0].as<float>());
+    return;
   }
   dispatch_float(x.dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -228,6 +248,16 @@ void ConvLayer::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy
 #else
     throw_no_cuda(*this, "backward");
 #endif
+  }
+  if (tf32_emulation_ != cpu::Tf32Rounding::none) {
+    KN_CHECK(dy.dtype == DType::f32, "layer '", name(), "': TF32 emulation is for f32 models");
+    const std::vector<float> xt = tf32_copy(x, tf32_emulation_), wt = tf32_copy(params_[0], tf32_emulation_),
+                             dyt = tf32_copy(dy, tf32_emulation_);
+    cpu::conv_backward(xt.data(), wt.data(), dyt.data(), dx.empty() ? nullptr : dx.as<float>(), grads_[0].as<float>(),
+                       grads_[1].as<float>(), dy.shape[0], geom_, scratch_[1].as<float>(), scratch_[2].as<double>());
+    // The bias gradient is a sum, with no products to cut: from dy as it is, as on the GPU.
+    cpu::conv_bias_gradient(dy.as<float>(), grads_[1].as<float>(), dy.shape[0], geom_, scratch_[2].as<double>());
+    return;
   }
   dispatch_float(dy.dtype, [&](auto zero) {
     using T = decltype(zero);

@@ -27,6 +27,7 @@
 #include "engine/layer.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cuda/conv_dims.h"
+#include "kernels/cpu/tf32.h"
 #include "kernels/cuda/gemm_tile.h"
 
 namespace knotnet {
@@ -58,6 +59,9 @@ class ConvLayer final : public Layer {
   // After prepare_device (and tune_device): "cuDNN: fwd algo ...", "implicit GEMM", or, once
   // timed, "fwd: implicit GEMM 1.234 ms (over cuDNN algo 1 (fma) 3.456 ms); bwd-filter: ...".
   std::string device_algorithms() const;
+  // CPU, f32 only: cut x, the kernel and dy to TF32 before the products (ModelOptions::cpu_tf32),
+  // to judge the GPU's TF32 convolutions against what an exact TF32 computation gives.
+  void emulate_tf32(cpu::Tf32Rounding r) { tf32_emulation_ = r; }
 
  protected:
   void forward_impl(const Tensor& x, const Tensor& y, const StepContext& ctx) override;
@@ -82,6 +86,7 @@ class ConvLayer final : public Layer {
                                    cuda::gemm::TileKind::automatic};
   cuda::gemm::TileKind tile(ConvDirection d) const { return tile_[static_cast<int>(d)]; }
   bool tf32_ = false, prefer_deterministic_ = true;
+  cpu::Tf32Rounding tf32_emulation_ = cpu::Tf32Rounding::none;  // CPU only
   std::string timed_[3];                             // tune_device's report per direction
   std::unique_ptr<cuda::CudnnConv, CudnnDeleter> cudnn_;  // null: implicit GEMM, or plan only
   size_t planned_workspace_ = 0;

@@ -102,6 +102,17 @@ void conv_forward(const T* x, const T* w, const T* b, T* y, int64_t n, const Con
   }
 }
 
+// The bias gradient alone: db (F) = the sum of dy (N, OH, OW, F) over its first three axes, in
+// double (N*OH*OW terms) in acc (F), in row order.
+template <typename T>
+void conv_bias_gradient(const T* dy, T* db, int64_t n, const ConvGeometry& g, double* acc) {
+  const int64_t rows = n * g.positions(), F = g.f;
+  std::fill(acc, acc + F, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t f = 0; f < F; ++f) acc[f] += static_cast<double>(dy[r * F + f]);
+  for (int64_t f = 0; f < F; ++f) db[f] = static_cast<T>(acc[f]);
+}
+
 // Gradients of conv_forward. x: (N, H, W, C), w: (F, K, K, C), dy: (N, OH, OW, F).
 // Writes (overwrites) dw: (F, K, K, C), db: (F), and dx: (N, H, W, C) unless dx is null.
 // col: (OH*OW, K*K*C) scratch, reused for the columns of x and then for their gradient.
@@ -115,12 +126,10 @@ void conv_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int
     std::fill(db, db + F, T(0));
     return;
   }
-  std::fill(acc, acc + F, 0.0);
+  conv_bias_gradient(dy, db, n, g, acc);
   for (int64_t s = 0; s < n; ++s) {
     const T* xs = x + s * HWC;
     const T* dys = dy + s * P * F;
-    for (int64_t p = 0; p < P; ++p)
-      for (int64_t f = 0; f < F; ++f) acc[f] += static_cast<double>(dys[p * F + f]);
     const T* cols = xs;
     if (!g.identity_columns()) {
       im2col(xs, col, g);
@@ -137,7 +146,6 @@ void conv_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, int
       }
     }
   }
-  for (int64_t f = 0; f < F; ++f) db[f] = static_cast<T>(acc[f]);
 }
 
 }  // namespace knotnet::cpu
