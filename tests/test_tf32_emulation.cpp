@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/model.h"
@@ -104,17 +105,24 @@ TEST(Tf32Emulation, ConvolutionComputesOnOperandsCutToTf32) {
   }
 }
 
-TEST(Tf32Emulation, IsRefusedOffTheCpuOrInDouble) {
+TEST(Tf32Emulation, IsRefusedInDouble) {
   ModelOptions opt;
   opt.batch = 2;
   opt.cpu_tf32 = Tf32Rounding::nearest;
   opt.dtype = DType::f64;
-  EXPECT_THROW(Model(load_spec("tiny"), opt), Error);
+  try {
+    Model m(load_spec("tiny"), opt);
+    ADD_FAILURE() << "an f64 model took TF32 emulation";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("TF32 emulation"), std::string::npos) << e.what();
+  }
 }
 
 // The GPU test's TF32 step (tests/test_cuda_model.cpp: the seed model at 32x32, seed 11, SGD,
 // batch 4 then 3, the same toy images) with TF32 emulated, both ways of rounding, against strict
 // fp32: within half of each TF32 bound, so the bounds leave exact TF32 arithmetic twice its room.
+// The margins under those halves are 16-60% (2026-11-27): a change to the seed spec, the toy
+// images or the initial values may fail this, and then the bounds are to be derived again.
 TEST(Tf32Emulation, SeedStepStaysWithinHalfTheGpuTf32Bounds) {
   test::StepBounds half = test::tf32_step_bounds();
   for (double* b : {&half.loss, &half.probs, &half.grads, &half.stats, &half.params}) *b /= 2;

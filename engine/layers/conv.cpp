@@ -255,7 +255,8 @@ void ConvLayer::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy
                              dyt = tf32_copy(dy, tf32_emulation_);
     cpu::conv_backward(xt.data(), wt.data(), dyt.data(), dx.empty() ? nullptr : dx.as<float>(), grads_[0].as<float>(),
                        grads_[1].as<float>(), dy.shape[0], geom_, scratch_[1].as<float>(), scratch_[2].as<double>());
-    // The bias gradient is a sum, with no products to cut: from dy as it is, as on the GPU.
+    // The bias gradient is a sum, with no products to cut: taken again from dy as it is, as on the
+    // GPU, over the one conv_backward took from the cut dy.
     cpu::conv_bias_gradient(dy.as<float>(), grads_[1].as<float>(), dy.shape[0], geom_, scratch_[2].as<double>());
     return;
   }

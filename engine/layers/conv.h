@@ -26,8 +26,8 @@
 #include "engine/conv_choice.h"
 #include "engine/layer.h"
 #include "kernels/cpu/conv.h"
-#include "kernels/cuda/conv_dims.h"
 #include "kernels/cpu/tf32.h"
+#include "kernels/cuda/conv_dims.h"
 #include "kernels/cuda/gemm_tile.h"
 
 namespace knotnet {

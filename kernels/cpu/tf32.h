@@ -10,8 +10,9 @@
 
 namespace knotnet::cpu {
 
-// How float32 becomes TF32: to nearest (ties to even), as cvt.rna-style conversions do, or by
-// dropping the 13 low mantissa bits, as tensor cores do when fed float32 directly.
+// How float32 becomes TF32: to nearest with ties to even (PTX's cvt.rn; cvt.rna would take ties
+// away from zero), or by dropping the 13 low mantissa bits, as tensor cores do when fed float32
+// directly.
 enum class Tf32Rounding : uint8_t { none, nearest, truncate };
 
 inline float to_tf32(float v, Tf32Rounding r) {

@@ -30,11 +30,13 @@ inline std::vector<float> host(const Tensor& t) {
 // n toy images of size x size x 3 (io/toy_data.h), from image `first` on, with their labels.
 struct ToyImages {
   ToyBatch b;
-  Tensor images, labels;
+  Tensor images, labels;  // views of b's vectors
   ToyImages(int64_t first, int64_t n, int64_t size) : b(make_toy_batch(first, n, size, size, 5)) {
     images = Tensor(b.images.data(), Shape{n, size, size, 3}, DType::u8);
     labels = Tensor(b.labels.data(), Shape{n}, DType::i32);
   }
+  ToyImages(const ToyImages&) = delete;  // a copy's views would point into the original
+  ToyImages& operator=(const ToyImages&) = delete;
 };
 
 // Relative bounds: loss (scaled by max(1, |loss|)), probabilities and BN running statistics
@@ -43,16 +45,18 @@ struct StepBounds {
   double loss = 1e-4, probs = 1e-4, grads = 2e-3, stats = 1e-4, params = 1e-5;
 };
 
-// The bounds for a step with TF32 convolutions against the strict-fp32 reference: about twice the
-// worst that exact TF32 arithmetic gives on the step compared (TF32 emulated on the CPU, operands
+// The bounds for a step with TF32 convolutions against the strict-fp32 reference: a little over
+// twice the worst that exact TF32 arithmetic gives on the step compared (TF32 emulated on the CPU, operands
 // rounded to nearest or truncated; tests/test_tf32_emulation.cpp holds the emulation under half of
 // each). Its worst, 2026-11-27: loss 0.0088, probabilities 0.034, gradients 0.127 (relative L2),
 // statistics 0.0015, parameters after the update 0.00046; an H200's cuDNN gave 0.12 and 0.029
 // where the earlier bounds (5e-2, 1e-2) failed it. The gradients stray most: a product cut to a
 // 10-bit mantissa moves values by ~1e-3, which flips ReLUs and max-pool choices near a tie, and
 // each flip sends a gradient elsewhere; at a batch of 3 or 4 images few terms average that out.
-// A wrong index or buffer gives errors of order 1.
-inline StepBounds tf32_step_bounds() { return StepBounds{2e-2, 7e-2, 0.26, 1e-2, 1e-3}; }
+// A wrong index or buffer gives errors of order 1. The emulation is a plain TF32 GEMM: an
+// algorithm that also rounds transformed operands (cuDNN's Winograd or FFT ones, which timing may
+// pick) can stray further, and would need its own look before these bounds are widened.
+inline StepBounds tf32_step_bounds() { return StepBounds{2.5e-2, 8e-2, 0.3, 1e-2, 1.5e-3}; }
 
 inline void expect_same_start(const Model& ref, const Model& other) {
   expect_equal(host(other.flat_parameters()), host(ref.flat_parameters()), "initial parameters");
