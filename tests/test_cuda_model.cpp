@@ -66,16 +66,17 @@ ModelSpec seed_with(const std::string& algo) {
   return parse_spec(os.str(), "seed with " + (algo.empty() ? std::string("cudnn") : algo));
 }
 
+// test::step_options with this batch and optimizer (any but SGD at its own default lr).
 std::unique_ptr<Model> make(const ModelSpec& spec, Device device, int64_t batch, const std::string& optimizer,
                             Shape input, bool tf32 = false, bool fuse = true) {
-  ModelOptions opt;
+  ModelOptions opt = test::step_options(device);
   opt.tf32 = tf32;
   opt.fuse = fuse;
   opt.batch = batch;
-  opt.device = device;
-  opt.seed = 11;
-  opt.optimizer.name = optimizer;
-  if (optimizer == "sgd") opt.optimizer.lr = 0.01;
+  if (optimizer != "sgd") {
+    opt.optimizer = OptimizerConfig{};
+    opt.optimizer.name = optimizer;
+  }
   return std::make_unique<Model>(spec, opt, input);
 }
 
@@ -187,12 +188,7 @@ TEST(CudaModel, AllConvImplicitOptionMatchesCpu) {
   KN_REQUIRE_GPU();
   const Shape input{32, 32, 3};
   auto cpu = make(load_spec("seed"), Device::cpu, 4, "sgd", input);
-  ModelOptions o;
-  o.batch = 4;
-  o.device = Device::cuda;
-  o.seed = 11;
-  o.optimizer.name = "sgd";
-  o.optimizer.lr = 0.01;
+  ModelOptions o = test::step_options(Device::cuda);
   o.all_conv_implicit = true;
   o.cudnn_workspace_limit = 0;
   Model gpu(load_spec("seed"), o, input);

@@ -54,12 +54,7 @@ TEST(Tf32Rounding, TruncationDropsTheLowBitsAndNoneKeepsThem) {
 }
 
 std::unique_ptr<Model> make(const ModelSpec& spec, Shape input, Tf32Rounding r) {
-  ModelOptions opt;
-  opt.batch = 4;
-  opt.device = Device::cpu;
-  opt.seed = 11;
-  opt.optimizer.name = "sgd";
-  opt.optimizer.lr = 0.01;
+  ModelOptions opt = test::step_options(Device::cpu);
   opt.cpu_tf32 = r;
   return std::make_unique<Model>(spec, opt, input);
 }

@@ -58,6 +58,18 @@ struct StepBounds {
 // pick) can stray further, and would need its own look before these bounds are widened.
 inline StepBounds tf32_step_bounds() { return StepBounds{2.5e-2, 8e-2, 0.3, 1e-2, 1.5e-3}; }
 
+// The options of the step compared: batch 4, seed 11, SGD at lr 0.01. The GPU test and the TF32
+// emulation take them from here, so that the emulation's figures are those of the GPU test's step.
+inline ModelOptions step_options(Device device) {
+  ModelOptions opt;
+  opt.batch = 4;
+  opt.device = device;
+  opt.seed = 11;
+  opt.optimizer.name = "sgd";
+  opt.optimizer.lr = 0.01;
+  return opt;
+}
+
 inline void expect_same_start(const Model& ref, const Model& other) {
   expect_equal(host(other.flat_parameters()), host(ref.flat_parameters()), "initial parameters");
   expect_equal(host(other.flat_statistics()), host(ref.flat_statistics()), "initial statistics");
