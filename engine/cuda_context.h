@@ -2,10 +2,12 @@
 // second stream for the reader's host-to-device copies, and the cuDNN handle (bound to the
 // compute stream). Made lazily on first use, on device 0, and kept until exit.
 //
-// Its making is measured: the card's used memory (NVML, which needs no context) just before the
-// context exists and just after the streams and the cuDNN handle do. Without NVML the context
-// itself cannot be seen (cudaMemGetInfo needs one): then only the library handles are measured,
-// from cudaMemGetInfo after the context, and context_method() says so.
+// Its making is measured, once the streams and the cuDNN handle exist: as this process's device
+// memory where NVML lists the process (nothing else is allocated yet), else as the card's used
+// memory (NVML, which needs no context) after against before the context, which also counts
+// what other processes allocate meanwhile. Without NVML the context itself cannot be seen
+// (cudaMemGetInfo needs one): then only the library handles are measured, from cudaMemGetInfo
+// after the context. context_method() says which.
 //
 // cuda_device_present() and resolve_device() exist in every build, so `--device auto` works
 // without CUDA (it picks the CPU there).

@@ -54,9 +54,17 @@ TEST(CudaBudget, PlanPlusContextMatchesTheProcessesDeviceMemory) {
   };
   const auto with_context = process_now();
   ASSERT_TRUE(with_context.has_value());
-  // The context as the constructor measured it, against what this process holds right after.
-  EXPECT_NEAR(double(ctx.context_bytes()), double(*with_context), std::max(0.05 * double(*with_context), 64 * MiB))
-      << ctx.context_method() << "; measured here through " << how;
+  // The context as the constructor measured it (this process's own figure where NVML lists it),
+  // against the whole card's growth since before the context: this process is alone on the card
+  // here, so the two must agree.
+  const auto card_after = probe.device_usage(ctx.pci_bus_id());
+  ASSERT_TRUE(card_after.has_value());
+  const double card_growth = double(card_after->used) - double(card_before->used);
+  EXPECT_NEAR(double(ctx.context_bytes()), card_growth, std::max(0.05 * card_growth, 64 * MiB))
+      << ctx.context_method() << "; the card grew by " << card_growth / MiB << " MiB";
+  std::printf("context: %.1f MiB by %s; the card grew by %.1f MiB; the process holds %.1f MiB (%s)\n",
+              double(ctx.context_bytes()) / MiB, ctx.context_method().c_str(), card_growth / MiB,
+              double(*with_context) / MiB, how.c_str());
   for (int64_t batch : {32, 128, 256}) {
     {
       ModelOptions o;
