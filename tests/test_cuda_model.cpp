@@ -46,6 +46,7 @@
 #include "engine/unit_census.h"
 #include "io/toy_data.h"
 #include "tests/support/cuda_testing.h"
+#include "tests/support/model_params.h"
 #include "tests/support/step_compare.h"
 
 namespace knotnet {
@@ -152,11 +153,8 @@ TEST(CudaModel, SilentUnitCensusReadsTheDeviceSlot) {
     auto m = make(spec, device, 4, "adam", Shape{8, 8, 3});
     std::vector<float> slot(static_cast<size_t>(m->trainable_count()));
     for (size_t i = 0; i < slot.size(); ++i) slot[i] = 1e-4f * static_cast<float>(1 + i % 7);
-    auto offset = [&](const std::string& layer, const std::string& name) -> size_t {
-      for (const Model::Param& p : m->parameters())
-        if (p.layer == layer && p.name == name) return static_cast<size_t>(m->flat_offset(p));
-      ADD_FAILURE() << layer << "/" << name;
-      return 0;
+    auto offset = [&](const std::string& layer, const std::string& name) {
+      return static_cast<size_t>(test::param_offset(*m, layer, name));
     };
     for (size_t i = 0; i < 27; ++i) slot[offset("conv_1", "kernel") + 27 + i] = 1e-30f;  // channel 1 of (4, 3, 3, 3)
     slot[offset("conv_1", "bias") + 1] = 1e-30f;

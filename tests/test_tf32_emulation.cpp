@@ -15,6 +15,7 @@
 
 #include "engine/model.h"
 #include "kernels/cpu/tf32.h"
+#include "tests/support/model_params.h"
 #include "tests/support/step_compare.h"
 
 namespace knotnet {
@@ -67,12 +68,11 @@ TEST(Tf32Emulation, ConvolutionComputesOnOperandsCutToTf32) {
   auto strict = make(spec, Shape{}, Tf32Rounding::none);
   // The strict model's conv kernel cut to TF32 (the dense layer does not emulate: its weights stay).
   std::vector<float> p = test::host(strict->flat_parameters());
-  for (const Model::Param& q : strict->parameters())
-    if (q.layer == "conv_1" && q.name == "kernel")
-      for (int64_t i = 0; i < q.value.numel(); ++i) {
-        float& v = p[static_cast<size_t>(strict->flat_offset(q) + i)];
-        v = to_tf32(v, Tf32Rounding::nearest);
-      }
+  const Model::Param& kernel = test::param_named(*strict, "conv_1", "kernel");
+  for (int64_t i = 0; i < kernel.value.numel(); ++i) {
+    float& v = p[static_cast<size_t>(strict->flat_offset(kernel) + i)];
+    v = to_tf32(v, Tf32Rounding::nearest);
+  }
   copy_from_host(p.data(), strict->flat_parameters());
   // Images as floats that are not TF32 values (pixels/255 mostly are not).
   test::ToyImages b(3, 4, 7);

@@ -11,6 +11,7 @@
 #include "engine/model.h"
 #include "engine/unit_census.h"
 #include "io/toy_data.h"
+#include "tests/support/model_params.h"
 
 namespace knotnet {
 namespace {
@@ -27,14 +28,6 @@ std::unique_ptr<Model> make(const std::string& optimizer, double momentum = 0) {
   return std::make_unique<Model>(parse_spec(kSpec, "census"), opt);
 }
 
-// Flat index of a parameter's first element.
-int64_t offset_of(const Model& m, const std::string& layer, const std::string& name) {
-  for (const Model::Param& p : m.parameters())
-    if (p.layer == layer && p.name == name) return m.flat_offset(p);
-  ADD_FAILURE() << "no parameter " << layer << "/" << name;
-  return 0;
-}
-
 TEST(UnitCensus, ReadsEachUnitsKernelAndBiasEntries) {
   auto m = make("adam");
   float* slot = m->optimizer_state()[0].as<float>();
@@ -44,15 +37,15 @@ TEST(UnitCensus, ReadsEachUnitsKernelAndBiasEntries) {
   for (int64_t i = 0; i < n; ++i) slot[i] = (rng() % 2 ? 1.0f : -1.0f) * mag(rng);  // every unit live
   const float quiet = 3e-21f;
   // conv_1 channel 2: kernel (4, 3, 3, 3), the channel's 27 entries contiguous, and its bias.
-  const int64_t ck = offset_of(*m, "conv_1", "kernel"), cb = offset_of(*m, "conv_1", "bias");
+  const int64_t ck = test::param_offset(*m, "conv_1", "kernel"), cb = test::param_offset(*m, "conv_1", "bias");
   for (int64_t i = 0; i < 27; ++i) slot[ck + 2 * 27 + i] = quiet;
   slot[cb + 2] = -quiet;
   // dense_1 unit 3: kernel (196, 5), every fifth entry from 3, and its bias.
-  const int64_t dk = offset_of(*m, "dense_1", "kernel"), db = offset_of(*m, "dense_1", "bias");
+  const int64_t dk = test::param_offset(*m, "dense_1", "kernel"), db = test::param_offset(*m, "dense_1", "bias");
   for (int64_t i = 0; i < 196; ++i) slot[dk + i * 5 + 3] = quiet;
   slot[db + 3] = quiet;
   // dense_2 unit 0: a quiet kernel column but a live bias: not silent.
-  const int64_t ok = offset_of(*m, "dense_2", "kernel");
+  const int64_t ok = test::param_offset(*m, "dense_2", "kernel");
   for (int64_t i = 0; i < 5; ++i) slot[ok + i * 3] = quiet;
 
   const std::vector<UnitCensus> c = silent_units(*m);
@@ -98,7 +91,7 @@ TEST(UnitCensus, RmspropIsComparedOnTheGradientsScale) {
     auto m = make(name);
     float* slot = m->optimizer_state()[0].as<float>();
     for (int64_t i = 0; i < m->trainable_count(); ++i) slot[i] = 1e-4f;
-    const int64_t db = offset_of(*m, "dense_1", "bias"), dk = offset_of(*m, "dense_1", "kernel");
+    const int64_t db = test::param_offset(*m, "dense_1", "bias"), dk = test::param_offset(*m, "dense_1", "kernel");
     for (int64_t i = 0; i < 196; ++i) slot[dk + i * 5] = 1e-25f;
     slot[db] = 1e-25f;
     EXPECT_EQ(silent_units(*m)[1].silent, std::string(name) == "adam" ? 1 : 0) << name;
@@ -118,7 +111,7 @@ TEST(UnitCensus, FindsUnitsKilledOnPurposeAfterTraining) {
     }
   };
   train(0, 50);
-  const int64_t db = offset_of(*m, "dense_1", "bias");
+  const int64_t db = test::param_offset(*m, "dense_1", "bias");
   float* params = m->flat_parameters().as<float>();
   params[db + 1] = -1e4f;
   params[db + 4] = -1e4f;
