@@ -147,6 +147,8 @@ bool check_range(const void* p, size_t bytes, const char* what, const char* call
 
 // ---- fibers ---------------------------------------------------------------------------------
 
+uint32_t linear_thread(uint3 t) { return (t.z * blockDim.y + t.y) * blockDim.x + t.x; }
+
 // Kernels are shallow; a small stack also keeps AddressSanitizer's swapcontext interceptor,
 // which clears the shadow of the whole stack it switches to, cheap.
 constexpr size_t kStackBytes = size_t{64} << 10;
@@ -162,6 +164,21 @@ struct Fiber {
 #endif
 };
 
+// What a shared array's 4-byte word saw in the block's current barrier interval: racecheck's
+// rule is that two threads touching the same word between two barriers, one of them writing,
+// race (shared_access below).
+struct SharedWord {
+  uint64_t written_in = 0, read_in = 0;  // barrier intervals (0: never)
+  uint32_t writer = 0, reader = 0;       // the last writer, the first reader in read_in
+  bool readers_differ = false;           // another thread read it too in read_in
+};
+
+struct SharedArray {
+  char* base;
+  size_t bytes;
+  std::vector<SharedWord> words;
+};
+
 struct Scheduler {
   std::vector<std::unique_ptr<Fiber>> fibers;  // reused from launch to launch
   ucontext_t main_ctx{};
@@ -169,7 +186,12 @@ struct Scheduler {
   const std::function<void()>* body = nullptr;
   bool fiber_mode = false;
   bool barrier_seen = false;
-  std::vector<std::pair<void*, size_t>> launch_shared;  // the shared arrays this launch declared
+  std::vector<SharedArray> launch_shared;  // the shared arrays this launch declared
+  // Races: the block's barrier interval (a new one at each block and each barrier), the thread
+  // now running (linear index in its block), and the first race or bad index of the launch.
+  uint64_t interval = 0;
+  uint32_t thread = 0;
+  std::string shared_error;
   std::mt19937_64 rng;
 #ifdef KN_EMU_ASAN
   const void* main_stack_bottom = nullptr;
@@ -209,6 +231,7 @@ void fiber_entry() {
 void resume(Fiber* f) {
   g_sched.current = f;
   threadIdx = f->tid;
+  g_sched.thread = linear_thread(f->tid);
   f->waiting = false;
 #ifdef KN_EMU_ASAN
   __sanitizer_start_switch_fiber(&g_sched.main_fake_stack, f->stack.get(), kStackBytes);
@@ -251,6 +274,8 @@ std::string run_block_fibers(unsigned threads, dim3 block) {
   while (live > 0) {
     std::shuffle(order.begin(), order.begin() + live, s.rng);
     for (unsigned i = 0; i < live; ++i) resume(s.fibers[order[i]].get());
+    ++s.interval;  // every live thread is at the barrier (or done): the next round is past it
+    if (!s.shared_error.empty()) return s.shared_error;
     unsigned waiting = 0, done = 0;
     for (unsigned t = 0; t < threads; ++t) {
       waiting += s.fibers[t]->waiting ? 1 : 0;
@@ -276,6 +301,7 @@ void run_block_direct(unsigned threads, dim3 block, std::vector<unsigned>& order
   std::shuffle(order.begin(), order.end(), s.rng);
   for (unsigned t : order) {
     threadIdx = thread_coords(t, block);
+    s.thread = t;
     (*s.body)();
   }
 }
@@ -285,9 +311,68 @@ void run_block_direct(unsigned threads, dim3 block, std::vector<unsigned>& order
 void use_shared(void* p, size_t bytes) {
   auto& s = g_sched.launch_shared;
   for (const auto& a : s)
-    if (a.first == p) return;
-  s.emplace_back(p, bytes);
+    if (a.base == p) return;
+  s.push_back(SharedArray{static_cast<char*>(p), bytes, std::vector<SharedWord>((bytes + 3) / 4)});
   std::memset(p, 0xFF, bytes);
+}
+
+namespace {
+
+std::string coords(uint32_t linear) {
+  const uint3 t = thread_coords(linear, blockDim);
+  return "(" + std::to_string(t.x) + ", " + std::to_string(t.y) + ", " + std::to_string(t.z) + ")";
+}
+
+void shared_error(const std::string& what) {
+  auto& s = g_sched;
+  if (!s.shared_error.empty()) return;  // the first one says it
+  s.shared_error = what + ", in block (" + std::to_string(blockIdx.x) + ", " + std::to_string(blockIdx.y) + ", " +
+                   std::to_string(blockIdx.z) + ")";
+}
+
+// One word of one array, touched by the running thread in the current interval.
+void check_word(const SharedArray& a, SharedWord& w, size_t index, bool write) {
+  auto& s = g_sched;
+  const uint64_t now = s.interval;
+  const uint32_t me = s.thread;
+  const auto where = [&] {
+    return "word " + std::to_string(index) + " of a " + std::to_string(a.bytes) + "-byte shared array";
+  };
+  if (w.written_in == now && w.writer != me)
+    shared_error(std::string("shared-memory race: thread ") + coords(me) + (write ? " wrote " : " read ") + where() +
+                 " that thread " + coords(w.writer) + " wrote, with no __syncthreads() between");
+  if (write && w.read_in == now && (w.reader != me || w.readers_differ))
+    shared_error("shared-memory race: thread " + coords(me) + " wrote " + where() + " that thread " +
+                 coords(w.reader != me ? w.reader : me) + (w.readers_differ ? " and others" : "") +
+                 " read, with no __syncthreads() between");
+  if (write) {
+    w.written_in = now;
+    w.writer = me;
+  } else if (w.read_in != now) {
+    w.read_in = now;
+    w.reader = me;
+    w.readers_differ = false;
+  } else if (w.reader != me) {
+    w.readers_differ = true;
+  }
+}
+
+}  // namespace
+
+void shared_access(const void* p, size_t bytes, bool write) {
+  const char* c = static_cast<const char*>(p);
+  for (SharedArray& a : g_sched.launch_shared) {
+    if (c < a.base || c + bytes > a.base + a.bytes) continue;
+    const size_t first = static_cast<size_t>(c - a.base) / 4, last = (static_cast<size_t>(c - a.base) + bytes - 1) / 4;
+    for (size_t i = first; i <= last; ++i) check_word(a, a.words[i], i, write);
+    return;
+  }
+  shared_error("a shared access outside every shared array this launch declared");
+}
+
+void shared_index_out_of_range(long long index, size_t extent) {
+  shared_error("shared-memory index " + std::to_string(index) + " outside an array dimension of " +
+               std::to_string(extent) + " by thread " + coords(g_sched.thread));
 }
 
 void syncthreads() {
@@ -317,6 +402,7 @@ std::string run_grid_now(dim3 grid, dim3 block, const std::function<void()>& thr
   s.body = &thread;
   s.barrier_seen = false;
   s.launch_shared.clear();
+  s.shared_error.clear();
   const unsigned long long blocks = 1ull * grid.x * grid.y * grid.z;
   std::vector<unsigned long long> block_order(blocks);
   std::iota(block_order.begin(), block_order.end(), 0ull);
@@ -327,7 +413,8 @@ std::string run_grid_now(dim3 grid, dim3 block, const std::function<void()>& thr
     blockIdx.x = static_cast<unsigned>(b % grid.x);
     blockIdx.y = static_cast<unsigned>((b / grid.x) % grid.y);
     blockIdx.z = static_cast<unsigned>(b / (1ull * grid.x * grid.y));
-    for (const auto& [p, bytes] : s.launch_shared) std::memset(p, 0xFF, bytes);
+    for (const SharedArray& a : s.launch_shared) std::memset(a.base, 0xFF, a.bytes);
+    ++s.interval;  // a new block: nothing of the last one's accesses counts
     if (first || s.barrier_seen) {
       s.fiber_mode = true;
       const std::string error = run_block_fibers(static_cast<unsigned>(threads), block);
@@ -338,6 +425,10 @@ std::string run_grid_now(dim3 grid, dim3 block, const std::function<void()>& thr
       }
     } else {
       run_block_direct(static_cast<unsigned>(threads), block, order);
+      if (!s.shared_error.empty()) {
+        s.body = nullptr;
+        return s.shared_error;
+      }
     }
     first = false;
   }

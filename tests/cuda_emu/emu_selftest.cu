@@ -46,6 +46,39 @@ __global__ void reads_shared_it_never_wrote(int* out) {
   out[blockIdx.x * 8 + threadIdx.x] = slots[threadIdx.x];
 }
 
+// Thread 0 writes slot 0, everyone reads it after a barrier; then, without a second barrier,
+// thread 1 writes it again: a write after the others' reads.
+__global__ void write_after_reads(int* out) {
+  __shared__ int slot[1];
+  if (threadIdx.x == 0) slot[0] = 7;
+  __syncthreads();
+  out[threadIdx.x] = slot[0];
+  if (threadIdx.x == 1) slot[0] = 8;
+}
+
+// No race: each thread writes and reads back its own slot, all read one slot after a barrier,
+// and one thread writes that slot again after another.
+__global__ void shares_without_races(int* out) {
+  __shared__ int slots[kThreads];
+  const int t = static_cast<int>(threadIdx.x);
+  slots[t] = t;
+  slots[t] += slots[t];
+  __syncthreads();
+  const int first = slots[0];
+  __syncthreads();
+  if (t == 0) slots[0] = 5;
+  __syncthreads();
+  out[t] = slots[t] + first + slots[0];
+}
+
+// Reads one slot past the end of a shared array.
+__global__ void reads_past_shared(int* out) {
+  __shared__ int slots[4];
+  if (threadIdx.x < 4) slots[threadIdx.x] = 1;
+  __syncthreads();
+  out[threadIdx.x] = slots[threadIdx.x];
+}
+
 // A by-value argument changed by one thread stays unchanged for the others.
 __global__ void modifies_its_argument(int v, int* out) {
   v += static_cast<int>(threadIdx.x);
@@ -85,18 +118,53 @@ TEST(CudaEmu, SharedMemoryAndABarrierWorkAcrossBlocks) {
     for (int t = 0; t < kThreads; ++t) ASSERT_EQ(y[b * kThreads + t], x[b * kThreads + kThreads - 1 - t]);
 }
 
-TEST(CudaEmu, AMissingBarrierGivesWrongResults) {
-  // Threads run in a shuffled order, so without the barrier some read slots not yet written.
-  std::vector<int> x(kThreads);
-  std::iota(x.begin(), x.end(), 1);
-  Device<int> dx(x.size()), dy(x.size());
-  dx.put(x);
-  reverse_blocks<false><<<1, kThreads>>>(dx.p, dy.p);
-  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
-  const auto y = dy.get();
-  int wrong = 0;
-  for (int t = 0; t < kThreads; ++t) wrong += y[t] != x[kThreads - 1 - t] ? 1 : 0;
-  EXPECT_GT(wrong, kThreads / 8) << "without the barrier, about half the reads should be stale";
+// A race fails the launch, and a launch failure is sticky: each of these runs in a child process.
+TEST(CudaEmuDeathTest, AMissingBarrierIsASharedMemoryRace) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        int* x = nullptr;
+        int* y = nullptr;
+        cudaMalloc(&x, kThreads * sizeof(int));
+        cudaMalloc(&y, kThreads * sizeof(int));
+        reverse_blocks<false><<<1, kThreads>>>(x, y);
+        std::exit(cudaDeviceSynchronize() == cudaErrorLaunchFailure ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0),
+      "shared-memory race: thread \\([0-9]+, 0, 0\\) (read|wrote) word [0-9]+ of a 1024-byte shared array that "
+      "thread \\([0-9]+, 0, 0\\) (read|wrote), with no __syncthreads\\(\\) between, in block \\(0, 0, 0\\)");
+}
+
+TEST(CudaEmuDeathTest, AWriteAfterOtherThreadsReadsIsARace) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        int* y = nullptr;
+        cudaMalloc(&y, 8 * sizeof(int));
+        write_after_reads<<<1, 8>>>(y);
+        std::exit(cudaDeviceSynchronize() == cudaErrorLaunchFailure ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "thread \\(1, 0, 0\\) wrote word 0 of a 4-byte shared array that thread .* read");
+}
+
+TEST(CudaEmuDeathTest, ASharedIndexOutOfRangeFailsTheLaunch) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        int* y = nullptr;
+        cudaMalloc(&y, 8 * sizeof(int));
+        reads_past_shared<<<1, 8>>>(y);
+        std::exit(cudaDeviceSynchronize() == cudaErrorLaunchFailure ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "shared-memory index [4-7] outside an array dimension of 4");
+}
+
+TEST(CudaEmu, OwnSlotsBroadcastReadsAndWritesAfterBarriersAreNotRaces) {
+  Device<int> out(kThreads);
+  shares_without_races<<<3, kThreads>>>(out.p);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto v = out.get();
+  for (int t = 0; t < kThreads; ++t) ASSERT_EQ(v[t], (t == 0 ? 5 : 2 * t) + 0 + 5) << "thread " << t;
 }
 
 // A launch failure is sticky, as in CUDA (the context is unusable after it), so it runs in a

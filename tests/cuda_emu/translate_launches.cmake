@@ -13,12 +13,14 @@ if(text MATCHES "<<<")
   message(FATAL_ERROR "${IN}: a kernel launch the emulator's translation does not understand")
 endif()
 # Every shared array is announced to the scheduler where it is declared, which it fills with 0xFF
-# bytes before each block (emu_runtime.cpp):   __shared__ T name[dims];   becomes
-#   static T name[dims]; ::kn_emu::use_shared(name, sizeof name);
+# bytes before each block, and its name becomes a view that checks each access for races and
+# bounds (emu_runtime.cpp):   __shared__ T name[dims];   becomes
+#   static T name_kn_emu[dims]; ::kn_emu::use_shared(name_kn_emu, sizeof name_kn_emu);
+#   const auto name = ::kn_emu::shared_view(name_kn_emu);
 # One array per declaration: `__shared__ float a[4], b[4];` is left alone and stops the build.
 string(REGEX REPLACE
   "__shared__[ \t]+([A-Za-z_][A-Za-z0-9_:]*)[ \t]+([A-Za-z_][A-Za-z0-9_]*)((\\[[^];,]*\\])+)[ \t]*;"
-  "static \\1 \\2\\3; ::kn_emu::use_shared(\\2, sizeof \\2);"
+  "static \\1 \\2_kn_emu\\3; ::kn_emu::use_shared(\\2_kn_emu, sizeof \\2_kn_emu); const auto \\2 = ::kn_emu::shared_view(\\2_kn_emu);"
   text "${text}")
 if(text MATCHES "__shared__")
   message(FATAL_ERROR "${IN}: a __shared__ declaration the emulator's translation does not understand")

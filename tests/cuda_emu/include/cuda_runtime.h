@@ -7,7 +7,8 @@
 // (translate_launches.cmake): a launch `k<<<grid, block, smem, stream>>>(args)` becomes
 // `::kn_emu::launch(grid, block, smem, stream, <calls k>)(args)`, and a shared array becomes a
 // static local announced to the scheduler (kn_emu::use_shared), which fills it with garbage
-// before each block, as a GPU leaves it.
+// before each block, as a GPU leaves it, seen through a view that checks every access for races
+// and bounds (kn_emu::shared_view).
 // threadIdx, blockIdx, blockDim and gridDim are variables that the scheduler (emu_runtime.cpp)
 // sets before it runs each emulated thread; __syncthreads() switches fibers. A launch, like a
 // copy or a memset, is queued on its stream and runs when the host waits for it, in an order
@@ -159,6 +160,63 @@ void syncthreads();
 // floats, -1 as integers), and so does the start of every later block of the launch, so a read
 // of shared memory the block never wrote is caught, not served zero or another block's value.
 void use_shared(void* p, size_t bytes);
+
+// Every element access to a shared array goes through these (SharedView below), which apply
+// racecheck's rule at barrier granularity: two threads of a block touching the same 4-byte word
+// between two __syncthreads(), at least one of them writing, is a race, and fails the launch
+// with both threads named (emu_runtime.cpp). An index outside its array fails it too.
+void shared_access(const void* p, size_t bytes, bool write);
+void shared_index_out_of_range(long long index, size_t extent);
+
+// A reference to one shared element: reading it or writing it is recorded first.
+template <class T>
+class SharedRef {
+ public:
+  explicit SharedRef(T* p) : p_(p) {}
+  operator T() const {
+    shared_access(p_, sizeof(T), false);
+    return *p_;
+  }
+  SharedRef& operator=(const T& v) {
+    shared_access(p_, sizeof(T), true);
+    *p_ = v;
+    return *this;
+  }
+  SharedRef& operator=(const SharedRef& o) { return *this = static_cast<T>(o); }
+  SharedRef& operator+=(const T& v) { return *this = static_cast<T>(*this) + v; }
+
+ private:
+  T* p_;
+};
+
+// What a shared array's name stands for in a kernel: indexing it gives a view of the next
+// dimension, then a SharedRef to the element, after a bounds check.
+template <class A>
+class SharedView {
+  using Element = std::remove_extent_t<A>;
+
+ public:
+  explicit SharedView(A* a) : a_(a) {}
+  auto operator[](long long i) const {
+    constexpr size_t extent = std::extent_v<A>;
+    if (i < 0 || static_cast<size_t>(i) >= extent) {
+      shared_index_out_of_range(i, extent);
+      i = 0;  // the launch fails; carry on in bounds
+    }
+    if constexpr (std::is_array_v<Element>)
+      return SharedView<Element>(&(*a_)[i]);
+    else
+      return SharedRef<Element>(&(*a_)[i]);
+  }
+
+ private:
+  A* a_;
+};
+
+template <class A>
+SharedView<A> shared_view(A& array) {
+  return SharedView<A>(&array);
+}
 
 // What `k<<<grid, block, smem, stream>>>` becomes: a callable taking the kernel's arguments.
 // The arguments are copied once, as CUDA copies them into the launch's parameter buffer, and kept
