@@ -23,6 +23,7 @@
 #include "kernels/cuda/avgpool.h"
 #include "kernels/cuda/batchnorm.h"
 #include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/conv_direct.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/dense_sgemm.h"
@@ -325,6 +326,16 @@ void BM_ConvForwardImplicitGemm(benchmark::State& st) {
   timed(st, 0, d.flops_forward(), [&](cudaStream_t s) { cuda::conv_igemm_forward(x.f(), w.f(), b.f(), y.f(), d, s); });
 }
 
+// The direct convolution (conv_direct.h) on conv_1, the seed's only layer it takes. Bytes: the
+// input read and the output written once (the output alone is 520 MB at batch 128), so its
+// % of copy says how close it comes to the memory floor.
+void BM_Conv1ForwardDirect(benchmark::State& st) {
+  const auto d = seed_conv<1>();
+  Buf x(d.n * d.h * d.w * d.c * 4), w(d.f * d.patch() * 4), b(d.f * 4), y(d.n * d.oh * d.ow * d.f * 4, false);
+  const double bytes = 4.0 * static_cast<double>(d.n * d.h * d.w * d.c + d.n * d.oh * d.ow * d.f);
+  timed(st, bytes, d.flops_forward(), [&](cudaStream_t s) { cuda::conv_direct_forward(x.f(), w.f(), b.f(), y.f(), d, s); });
+}
+
 template <int L>
 void BM_ConvBackwardImplicitGemm(benchmark::State& st) {
   const auto d = seed_conv<L>();
@@ -397,6 +408,7 @@ KN_BENCH(BM_SgemmDenseWeightGradOurs);
   KN_BENCH((BM_ConvBackwardCudnn<L, cuda::ConvMath::fp32>))->Name("BM_Conv" #L "BackwardCudnnFp32");           \
   KN_BENCH((BM_ConvBackwardCudnn<L, cuda::ConvMath::tf32>))->Name("BM_Conv" #L "BackwardCudnnTf32")
 KN_BENCH_SEED_CONV(1);
+KN_BENCH(BM_Conv1ForwardDirect);
 KN_BENCH_SEED_CONV(2);
 KN_BENCH_SEED_CONV(3);
 

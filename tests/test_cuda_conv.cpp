@@ -12,6 +12,7 @@
 
 #ifdef KNOTNET_HAVE_CUDA
 #include "kernels/cpu/conv.h"
+#include "kernels/cuda/conv_direct.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
 #ifndef KNOTNET_CUDA_EMU  // the CUDA emulator (tests/cuda_emu) runs the implicit GEMM only
 #include "engine/cuda_context.h"
@@ -76,6 +77,7 @@ TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
   std::vector<cuda::gemm::TileKind> tiles{cuda::gemm::TileKind::automatic, cuda::gemm::TileKind::small,
                                           cuda::gemm::TileKind::tall, cuda::gemm::TileKind::wide,
                                           cuda::gemm::TileKind::narrow};
+  if (cuda::conv_direct_supported(r.d)) tiles.push_back(cuda::gemm::TileKind::direct);
 #ifdef KNOTNET_CUDA_EMU
   if (work_of(GetParam()) > 100000) tiles.resize(1);
 #endif
@@ -86,6 +88,10 @@ TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
         dw(static_cast<int64_t>(r.dw.size())), db(static_cast<int64_t>(r.db.size()));
     work.poison();
     cuda::conv_igemm_forward(x.get(), w.get(), b.get(), y.get(), r.d, nullptr, tile);
+    if (tile == cuda::gemm::TileKind::direct) {  // forward only
+      test::expect_equal(y.download(), y_first, "the direct forward against the first tile's");
+      continue;
+    }
     cuda::conv_igemm_backward_filter(x.get(), dy.get(), dw.get(), db.get(), r.d, work.get(), ws, nullptr, tile);
     cuda::conv_igemm_backward_data(dy.get(), w.get(), dx.get(), r.d, nullptr, tile);
     const std::vector<float> yg = y.download(), dxg = dx.download();
@@ -100,6 +106,65 @@ TEST_P(CudaConv, ImplicitGemmMatchesCpuInEveryTile) {
     test::expect_equal(yg, y_first, "forward against the first tile's");
     test::expect_equal(dxg, dx_first, "dx against the first tile's");
   }
+}
+
+// The direct convolution (conv_direct.h) on every shape class it takes: each supported (K, C),
+// either padding, a last group of fewer than 4 pixels in a row, rows narrower than 4, F not a
+// multiple of 16, and an output that is not 16-byte aligned (scalar stores). Its forward must be
+// the implicit GEMM's bit for bit, and so within 1e-4 of the CPU's double.
+class CudaConvDirect : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(CudaConvDirect, ForwardIsTheImplicitGemmsBitForBit) {
+  KN_REQUIRE_GPU();
+  const Reference r(GetParam());
+  ASSERT_TRUE(cuda::conv_direct_supported(r.d));
+  DeviceBuffer<float> x(r.x), w(r.w), b(r.b), y_gemm(static_cast<int64_t>(r.y.size()));
+  cuda::conv_igemm_forward(x.get(), w.get(), b.get(), y_gemm.get(), r.d, nullptr);
+  const std::vector<float> gemm = y_gemm.download();
+  for (int64_t shift : {0, 1}) {
+    SCOPED_TRACE(shift ? "output one float past an aligned address" : "aligned output");
+    DeviceBuffer<float> y(static_cast<int64_t>(r.y.size()) + shift);
+    cuda::conv_igemm_forward(x.get(), w.get(), b.get(), y.get() + shift, r.d, nullptr, cuda::gemm::TileKind::direct);
+    std::vector<float> got = y.download();
+    got.erase(got.begin(), got.begin() + shift);
+    test::expect_equal(got, gemm, "direct forward against the implicit GEMM");
+    test::expect_close(got, r.y, 1e-4, "direct forward", 1e-1);
+  }
+  // Without a bias, as the GEMM's store also allows.
+  DeviceBuffer<float> y0(static_cast<int64_t>(r.y.size())), g0(static_cast<int64_t>(r.y.size()));
+  cuda::conv_igemm_forward(x.get(), w.get(), nullptr, y0.get(), r.d, nullptr, cuda::gemm::TileKind::direct);
+  cuda::conv_igemm_forward(x.get(), w.get(), nullptr, g0.get(), r.d, nullptr);
+  test::expect_equal(y0.download(), g0.download(), "direct forward without bias");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaConvDirect,
+                         ::testing::Values(ConvCase{2, 9, 9, 3, 3, 8, false},    // the first layer's shape, small
+                                           ConvCase{3, 7, 10, 3, 3, 20, true},   // rows of 10: a last group of 2
+                                           ConvCase{2, 4, 3, 2, 3, 36, true},    // rows narrower than 4
+                                           ConvCase{2, 6, 7, 1, 3, 4, false},    // one channel, one group of 4
+                                           ConvCase{2, 5, 6, 1, 5, 12, true},    // 5x5, padding 2
+                                           ConvCase{1, 6, 7, 4, 1, 16, false},   // 1x1 over 4 channels
+                                           ConvCase{2, 3, 5, 2, 1, 28, true},    // 1x1 over 2 channels
+                                           ConvCase{1, 5, 9, 1, 1, 8, false}),   // 1x1 over 1 channel
+                         [](const ::testing::TestParamInfo<ConvCase>& i) { return label(i.param); });
+
+TEST(CudaConvDirect, RefusesWhatItDoesNotSupportAndTheGradients) {
+  KN_REQUIRE_GPU();
+  EXPECT_FALSE(cuda::conv_direct_supported(cuda::ConvDims::make(1, 8, 8, 3, 3, 6, true)));   // F % 4
+  EXPECT_FALSE(cuda::conv_direct_supported(cuda::ConvDims::make(1, 8, 8, 4, 3, 8, true)));   // 36 > 27
+  EXPECT_FALSE(cuda::conv_direct_supported(cuda::ConvDims::make(1, 8, 8, 3, 2, 8, true)));   // even K
+  EXPECT_FALSE(cuda::conv_direct_supported(cuda::ConvDims::make(1, 8, 8, 64, 3, 96, true))); // seed layer 2
+  EXPECT_TRUE(cuda::conv_direct_supported(cuda::ConvDims::make(128, 128, 128, 3, 3, 64, false)));  // the seed's first
+  const auto d = cuda::ConvDims::make(1, 8, 8, 3, 2, 8, true);
+  DeviceBuffer<float> x(1 * 8 * 8 * 3), w(8 * 2 * 2 * 3), y(1 * 8 * 8 * 8), work(1024);
+  EXPECT_THROW(cuda::conv_igemm_forward(x.get(), w.get(), nullptr, y.get(), d, nullptr, cuda::gemm::TileKind::direct),
+               Error);
+  const auto ok = cuda::ConvDims::make(1, 8, 8, 3, 3, 8, true);
+  EXPECT_THROW(cuda::conv_igemm_backward_data(y.get(), w.get(), x.get(), ok, nullptr, cuda::gemm::TileKind::direct),
+               Error);
+  EXPECT_THROW(cuda::conv_igemm_backward_filter(x.get(), y.get(), w.get(), w.get(), ok, work.get(), 4096, nullptr,
+                                                cuda::gemm::TileKind::direct),
+               Error);
 }
 
 #ifndef KNOTNET_CUDA_EMU

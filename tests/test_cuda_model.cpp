@@ -135,11 +135,16 @@ TEST(CudaModel, SeedAvgpoolStepMatchesCpu) {
                true);
 }
 
-// specs/seed_densebn.spec (issue 7's proposed change: batch-norm between dense_1 and its ReLU),
-// at 32x32: batch-norm over flat features, which the GPU runs unfused (fusion takes conv maps).
+// specs/seed_densebn.spec (issue 7's proposed change: batch-norm between dense_1 and its ReLU):
+// batch-norm over flat features, which the GPU runs unfused (fusion takes conv maps). At 24x24:
+// at 32x32 the partial batch's step held a near tie that conv_1's rounding decides. With conv_1's
+// forward in fp32 (implicit GEMM, or the direct convolution: the same bits), conv_1's kernel
+// gradient came out 2.0% off in relative L2 (bound 2e-3); with the emulator's double-precision
+// stand-in cuDNN it passed. At 24x24 all three routes pass on the emulator. A cuDNN algorithm on
+// a GPU sums in its own order and could still meet a tie.
 TEST(CudaModel, SeedDensebnStepMatchesCpu) {
   KN_REQUIRE_GPU();
-  step_matches(load_spec((test::source_dir() / "specs" / "seed_densebn.spec").string()), Shape{32, 32, 3}, "", false,
+  step_matches(load_spec((test::source_dir() / "specs" / "seed_densebn.spec").string()), Shape{24, 24, 3}, "", false,
                true);
 }
 

@@ -12,6 +12,7 @@
 
 #include "engine/cuda_check.h"
 #include "engine/error.h"
+#include "kernels/cuda/conv_direct.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
 #include "kernels/cuda/reduce.h"
 
@@ -100,12 +101,17 @@ void add_cudnn(std::vector<ConvCandidate>& out, std::vector<cuda::CudnnAlgo>& al
 constexpr cuda::gemm::TileKind kTiles[] = {cuda::gemm::TileKind::small, cuda::gemm::TileKind::tall,
                                            cuda::gemm::TileKind::wide, cuda::gemm::TileKind::narrow};
 
-// The implicit GEMM in one tile; the tile's number rides in `algo`.
+std::string implicit_label(cuda::gemm::TileKind tile) {
+  return tile == cuda::gemm::TileKind::direct ? std::string("direct convolution")
+                                              : std::string("implicit GEMM ") + cuda::gemm::tile_name(tile);
+}
+
+// The implicit GEMM in one tile (or the direct convolution); the tile's number rides in `algo`.
 ConvCandidate implicit_candidate(cuda::gemm::TileKind tile, float ms) {
   ConvCandidate c;
   c.algo = static_cast<int>(tile);
   c.ms = ms;
-  c.label = std::string("implicit GEMM ") + cuda::gemm::tile_name(tile);
+  c.label = implicit_label(tile);
   return c;
 }
 
@@ -143,6 +149,11 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
     std::vector<ConvCandidate> implicit;
     for (auto tile : kTiles)
       implicit.push_back(implicit_candidate(tile, time_ms([&] { run_implicit(tile); }, stream)));
+    // The direct convolution, for a forward with few input channels: the same result as the
+    // implicit GEMM's (conv_direct.h), so it competes as one more of its tiles.
+    if (static_cast<ConvDirection>(dir) == ConvDirection::forward && cuda::conv_direct_supported(d))
+      implicit.push_back(implicit_candidate(cuda::gemm::TileKind::direct,
+                                            time_ms([&] { run_implicit(cuda::gemm::TileKind::direct); }, stream)));
     std::vector<ConvCandidate> candidates;
     std::vector<cuda::CudnnAlgo> algos;
     std::string note;
@@ -187,7 +198,7 @@ ConvRouting tune_conv(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, cuda::Con
       for (int dir = 0; dir < 3; ++dir) {
         if (!r.cudnn[dir]) continue;
         r.cudnn[dir] = false;
-        r.report[dir] = std::string("implicit GEMM ") + cuda::gemm::tile_name(r.tile[dir]) +
+        r.report[dir] = implicit_label(r.tile[dir]) +
                         " (the timed winner, cuDNN algo " + std::to_string(r.algo[dir].algo) +
                         ", needs more workspace at a smaller batch than the plan holds)";
       }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "kernels/cuda/conv_direct.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/tile_gemm.cuh"
 
@@ -184,6 +185,7 @@ size_t conv_igemm_workspace_bytes(const ConvDims& d) {
 
 void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
                         cudaStream_t stream, gemm::TileKind tile) {
+  if (tile == gemm::TileKind::direct) return conv_direct_forward(x, w, b, y, d, stream);
   const int64_t p = d.n * d.oh * d.ow;
   if (p <= 0) return;
   gemm::run(Im2colLoad{x, d}, WeightT{w, d.patch()}, RowStore{y, d.f, b}, p, d.f, d.patch(), nullptr, 0, stream,
@@ -192,6 +194,7 @@ void conv_igemm_forward(const float* x, const float* w, const float* b, float* y
 
 void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, float* db, const ConvDims& d, void* work,
                                 size_t work_bytes, cudaStream_t stream, gemm::TileKind tile) {
+  KN_CHECK(tile != gemm::TileKind::direct, "conv_igemm_backward_filter: the direct convolution is forward only");
   const int64_t p = d.n * d.oh * d.ow;
   KN_CHECK(work_bytes >= static_cast<size_t>(column_sums_workspace(p, d.f)) * sizeof(double),
            "conv_igemm_backward: workspace of ", work_bytes, " bytes is too small for the bias gradient");
@@ -203,6 +206,7 @@ void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, floa
 
 void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream,
                               gemm::TileKind tile) {
+  KN_CHECK(tile != gemm::TileKind::direct, "conv_igemm_backward_data: the direct convolution is forward only");
   if (d.n <= 0) return;
   gemm::run(DyWindowLoad{dy, d}, WeightForData{w, d}, RowStore{dx, d.c, nullptr}, d.n * d.h * d.w, d.c,
             d.k * d.k * d.f, nullptr, 0, stream, tile);

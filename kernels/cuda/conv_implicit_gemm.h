@@ -24,7 +24,9 @@ size_t conv_igemm_workspace_bytes(const ConvDims& d);
 
 // x: (N, H, W, C), w: (F, K, K, C), b: (F) -> y: (N, OH, OW, F).
 // tile: the GEMM tile to run in (automatic: the core's choice by shape); each direction is the
-// same arithmetic in any tile, bar the split-K chunks of the weight gradient.
+// same arithmetic in any tile, bar the split-K chunks of the weight gradient. The forward also
+// takes TileKind::direct where conv_direct_supported(d): the direct convolution, bit for bit
+// the same result (conv_direct.h); the gradients refuse it.
 void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
                         cudaStream_t stream, gemm::TileKind tile = gemm::TileKind::automatic);
 // The two halves of the backward, each usable alone (a layer may run one on cuDNN):

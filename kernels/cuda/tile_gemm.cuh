@@ -260,7 +260,8 @@ decltype(auto) with_tile(int64_t m, int64_t n, TileKind kind, F f) {
     case TileKind::wide: return f(WideTile{});
     case TileKind::narrow: return f(NarrowTile{});
     case TileKind::automatic:
-    case TileKind::small: break;
+    case TileKind::small:
+    case TileKind::direct: break;  // not a GEMM (conv_implicit_gemm.cu runs it before the core)
   }
   return f(SmallTile{});
 }
