@@ -77,14 +77,21 @@ CudaContext::CudaContext() {
   const auto after = probe.device_usage(pci_bus_id_);
   // This process's own figure first: the card's used memory also moves with whatever other
   // processes allocate meanwhile (three runs started together on an H100 were charged 1.54,
-  // 1.54 and 0.57 GiB). Alone on the card the two agreed within 4 MiB (test_cuda_budget).
-  if (const auto own = probe.process_used(static_cast<long>(getpid()), pci_bus_id_)) {
+  // 1.54 and 0.57 GiB). Nothing else of this process is on the card yet. A figure above the
+  // card's growth (plus 64 MiB) is another process's: in a container without the host's PID
+  // namespace NVML lists host PIDs, and one may equal ours.
+  const auto own = probe.process_used(static_cast<long>(getpid()), pci_bus_id_);
+  const bool card_seen = before && after;
+  const size_t growth = card_seen && after->used > before->used ? after->used - before->used : 0;
+  if (own && (!card_seen || *own <= growth + (size_t{64} << 20))) {
     context_bytes_ = *own;
     context_method_ = "NVML: this process's device memory after the cuDNN handle";
-  } else if (before && after) {
-    context_bytes_ = after->used > before->used ? after->used - before->used : 0;
-    context_method_ = "NVML: the card's used memory before the context and after the cuDNN handle (NVML does not "
-                      "list this process)";
+  } else if (card_seen) {
+    context_bytes_ = growth;
+    context_method_ = own ? "NVML: the card's used memory before the context and after the cuDNN handle (NVML's "
+                            "figure for this PID is larger: another process's)"
+                          : "NVML: the card's used memory before the context and after the cuDNN handle (NVML does "
+                            "not list this process)";
   } else {
     size_t free_now = 0;
     KN_CUDA_CHECK(cudaMemGetInfo(&free_now, &total));

@@ -3,7 +3,8 @@
 // compute stream). Made lazily on first use, on device 0, and kept until exit.
 //
 // Its making is measured, once the streams and the cuDNN handle exist: as this process's device
-// memory where NVML lists the process (nothing else is allocated yet), else as the card's used
+// memory where NVML lists the process (nothing else is allocated yet, if get() made the context)
+// with no more than the card grew by, else as the card's used
 // memory (NVML, which needs no context) after against before the context, which also counts
 // what other processes allocate meanwhile. Without NVML the context itself cannot be seen
 // (cudaMemGetInfo needs one): then only the library handles are measured, from cudaMemGetInfo

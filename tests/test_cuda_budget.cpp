@@ -60,8 +60,12 @@ TEST(CudaBudget, PlanPlusContextMatchesTheProcessesDeviceMemory) {
   const auto card_after = probe.device_usage(ctx.pci_bus_id());
   ASSERT_TRUE(card_after.has_value());
   const double card_growth = double(card_after->used) - double(card_before->used);
-  EXPECT_NEAR(double(ctx.context_bytes()), card_growth, std::max(0.05 * card_growth, 64 * MiB))
-      << ctx.context_method() << "; the card grew by " << card_growth / MiB << " MiB";
+  // Only the process's own figure is compared: the fallback is the card's growth itself. (Each
+  // ctest case is its own process, so this test made the context, after card_before.)
+  if (ctx.context_method().find("this process's device memory") != std::string::npos) {
+    EXPECT_NEAR(double(ctx.context_bytes()), card_growth, std::max(0.05 * card_growth, 64 * MiB))
+        << ctx.context_method() << "; the card grew by " << card_growth / MiB << " MiB";
+  }
   std::printf("context: %.1f MiB by %s; the card grew by %.1f MiB; the process holds %.1f MiB (%s)\n",
               double(ctx.context_bytes()) / MiB, ctx.context_method().c_str(), card_growth / MiB,
               double(*with_context) / MiB, how.c_str());

@@ -14,7 +14,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cuda/conv_direct.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
-#ifndef KNOTNET_CUDA_EMU  // the CUDA emulator (tests/cuda_emu) runs the implicit GEMM only
+#ifndef KNOTNET_CUDA_EMU  // the CUDA emulator (tests/cuda_emu) runs knotnet's own kernels only, not cuDNN
 #include "engine/cuda_context.h"
 #include "kernels/cuda/conv_cudnn.h"
 #endif

@@ -136,12 +136,12 @@ TEST(CudaModel, SeedAvgpoolStepMatchesCpu) {
 }
 
 // specs/seed_densebn.spec (issue 7's proposed change: batch-norm between dense_1 and its ReLU):
-// batch-norm over flat features, which the GPU runs unfused (fusion takes conv maps). At 24x24:
-// at 32x32 the partial batch's step held a near tie that conv_1's rounding decides. With conv_1's
-// forward in fp32 (implicit GEMM, or the direct convolution: the same bits), conv_1's kernel
-// gradient came out 2.0% off in relative L2 (bound 2e-3); with the emulator's double-precision
-// stand-in cuDNN it passed. At 24x24 all three routes pass on the emulator. A cuDNN algorithm on
-// a GPU sums in its own order and could still meet a tie.
+// batch-norm over flat features, which the GPU runs unfused (fusion takes conv maps). At 24x24,
+// because at 32x32 conv_1's rounding decided the partial batch's step (a near tie, we think; not
+// pinned down): with conv_1's forward in fp32 (implicit GEMM, or the direct convolution: the
+// same bits), conv_1's kernel gradient came out 2.0% off in relative L2 (bound 2e-3), and with
+// the emulator's double-precision stand-in cuDNN it passed. At 24x24 all three routes pass on
+// the emulator. A cuDNN algorithm on a GPU sums in its own order and could still meet a tie.
 TEST(CudaModel, SeedDensebnStepMatchesCpu) {
   KN_REQUIRE_GPU();
   step_matches(load_spec((test::source_dir() / "specs" / "seed_densebn.spec").string()), Shape{24, 24, 3}, "", false,

@@ -133,7 +133,7 @@ bool conv_direct_supported(const ConvDims& d) {
 void conv_direct_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
                          cudaStream_t stream) {
   KN_CHECK(conv_direct_supported(d), "conv_direct_forward: a ", d.k, "x", d.k, "x", d.c, " convolution to ", d.f,
-           " filters is not supported (odd K up to 5 with K*K*C <= 27, F a multiple of 4)");
+           " filters is not supported (K, C in (1, 1-4), (3, 1-3), (5, 1); F a multiple of 4)");
   if (d.n * d.oh * d.ow <= 0) return;
   switch (d.k * 10 + d.c) {
     case 11: return launch<1, 1>(x, w, b, y, d, stream);

@@ -10,7 +10,8 @@
 // Bit for bit the implicit GEMM's result (conv_implicit_gemm.h): each output is the same chain
 // of fmaf over the patch in its order (kh, kw, c), from 0, with the bias added last; a padded
 // input contributes nothing there either (fmaf(0, w, s) == s). So timing may choose it for the
-// forward (engine/layers/conv_autotune.h: gemm::TileKind::direct) with nothing else changing.
+// forward (engine/layers/conv_autotune.h: gemm::TileKind::direct) in the GEMM's place without a
+// bit changing; where it replaces cuDNN, the rounding changes as the GEMM's would.
 // Supported: odd K in {1, 3, 5} with K*K*C <= 27 (C up to 4, 3 and 1), F a multiple of 4, either
 // padding; anything else stays on the implicit GEMM or cuDNN.
 #pragma once
