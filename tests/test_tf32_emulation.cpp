@@ -68,7 +68,7 @@ TEST(Tf32Emulation, ConvolutionComputesOnOperandsCutToTf32) {
   auto strict = make(spec, Shape{}, Tf32Rounding::none);
   // The strict model's conv kernel cut to TF32 (the dense layer does not emulate: its weights stay).
   std::vector<float> p = test::host(strict->flat_parameters());
-  const Model::Param& kernel = test::param_named(*strict, "conv_1", "kernel");
+  const Model::Param kernel = test::param_named(*strict, "conv_1", "kernel");
   for (int64_t i = 0; i < kernel.value.numel(); ++i) {
     float& v = p[static_cast<size_t>(strict->flat_offset(kernel) + i)];
     v = to_tf32(v, Tf32Rounding::nearest);

@@ -11,8 +11,9 @@
 namespace knotnet::test {
 
 // The parameter `name` ("kernel", "bias", ...) of `layer` ("conv_1"); throws when there is none,
-// which fails the calling test with the names.
-inline const Model::Param& param_named(const Model& m, const std::string& layer, const std::string& name) {
+// which fails the calling test with the names. A copy (its tensors are views): parameters()
+// returns its list by value.
+inline Model::Param param_named(const Model& m, const std::string& layer, const std::string& name) {
   for (const Model::Param& p : m.parameters())
     if (p.layer == layer && p.name == name) return p;
   throw std::invalid_argument("the model has no parameter " + layer + "/" + name);
