@@ -336,6 +336,23 @@ void BM_Conv1ForwardDirect(benchmark::State& st) {
   timed(st, bytes, d.flops_forward(), [&](cudaStream_t s) { cuda::conv_direct_forward(x.f(), w.f(), b.f(), y.f(), d, s); });
 }
 
+// conv_1's weight and bias gradients, the direction the third GPU run's timing gave the implicit
+// GEMM's 64x32 tile (1.00 ms on an H100, strict fp32, batch 128), against the direct kernel
+// (conv_direct.h). Bytes: dy read once and x once, the direct kernel's floor (dy is 520 MB at
+// batch 128; the GEMM reads it twice, once for the bias).
+template <cuda::gemm::TileKind T>
+void BM_Conv1BackwardFilter(benchmark::State& st) {
+  const auto d = seed_conv<1>();
+  Buf x(d.n * d.h * d.w * d.c * 4), dy(d.n * d.oh * d.ow * d.f * 4), dw(d.f * d.patch() * 4, false),
+      db(d.f * 4, false);
+  const size_t wsb = cuda::conv_igemm_workspace_bytes(d);
+  Buf ws(std::max<size_t>(wsb, 1), false);
+  const double bytes = 4.0 * static_cast<double>(d.n * d.h * d.w * d.c + d.n * d.oh * d.ow * d.f);
+  timed(st, bytes, d.flops_forward(), [&](cudaStream_t s) {
+    cuda::conv_igemm_backward_filter(x.f(), dy.f(), dw.f(), db.f(), d, ws.p, wsb, s, T);
+  });
+}
+
 template <int L>
 void BM_ConvBackwardImplicitGemm(benchmark::State& st) {
   const auto d = seed_conv<L>();
@@ -409,6 +426,8 @@ KN_BENCH(BM_SgemmDenseWeightGradOurs);
   KN_BENCH((BM_ConvBackwardCudnn<L, cuda::ConvMath::tf32>))->Name("BM_Conv" #L "BackwardCudnnTf32")
 KN_BENCH_SEED_CONV(1);
 KN_BENCH(BM_Conv1ForwardDirect);
+KN_BENCH(BM_Conv1BackwardFilter<cuda::gemm::TileKind::narrow>)->Name("BM_Conv1BackwardFilterImplicitGemm64x32");
+KN_BENCH(BM_Conv1BackwardFilter<cuda::gemm::TileKind::direct>)->Name("BM_Conv1BackwardFilterDirect");
 KN_BENCH_SEED_CONV(2);
 KN_BENCH_SEED_CONV(3);
 

@@ -196,7 +196,7 @@ TEST(CudaConvAutotune, MeasuredAndHeuristicModelsTakeTheSameStep) {
 
 #ifdef KNOTNET_CUDA_EMU
 // How many directions of a model's convolutions timing gave to cuDNN and to knotnet's own
-// kernels (the implicit GEMM, or the direct convolution for a forward with few channels).
+// kernels (the implicit GEMM, or the direct convolution for a layer with few channels).
 std::pair<int, int> routed(const Model& m) {
   int cudnn = 0, own = 0;
   for (const std::string& r : conv_reports(m))

@@ -9,6 +9,7 @@
 #ifdef KNOTNET_HAVE_CUDA
 #include "engine/layers/conv_autotune.h"
 #include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/conv_direct.h"
 #include "kernels/cuda/conv_implicit_gemm.h"
 #include "kernels/cuda/reduce.h"
 #endif
@@ -92,8 +93,10 @@ void ConvLayer::prepare_device(const DevicePlan& plan) {
   const size_t limit = plan.cudnn_workspace_io_sized ? std::max(plan.cudnn_workspace_limit, io_bytes)
                                                      : plan.cudnn_workspace_limit;
   // Planning without a GPU: cuDNN cannot be asked, so reserve the most it may be allowed (its
-  // algorithms are chosen under this limit) or the bias sums' need, whichever is larger.
-  reserved_workspace_ = std::max(limit, bias);
+  // algorithms are chosen under this limit), the bias sums' need, or the direct convolution's
+  // partials (conv_direct.h: 3.7 MB for the seed's conv_1, which timing may give it), whichever is
+  // largest; the last two matter only when a budget lowers the limit.
+  reserved_workspace_ = std::max({limit, bias, cuda::conv_direct_filter_workspace_bytes(dims_)});
   if (!plan.query_library) {
     planned_workspace_ = reserved_workspace_;
     return;

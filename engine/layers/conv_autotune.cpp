@@ -149,9 +149,14 @@ ConvRouting measure(cuda::CudnnConv* cudnn, const cuda::ConvDims& d, bool prefer
     std::vector<ConvCandidate> implicit;
     for (auto tile : kTiles)
       implicit.push_back(implicit_candidate(tile, time_ms([&] { run_implicit(tile); }, stream)));
-    // The direct convolution, for a forward with few input channels: the same result as the
-    // implicit GEMM's (conv_direct.h), so it competes as one more of its tiles.
-    if (static_cast<ConvDirection>(dir) == ConvDirection::forward && cuda::conv_direct_supported(d))
+    // The direct convolution, for a layer with few input channels (conv_direct.h): it competes
+    // as one more of the implicit GEMM's tiles in the forward (the same result) and the weight
+    // gradient (its own order of the sums, as each tile's split-K has), where the workspace holds
+    // at least one block of the weight gradient's partials (ConvLayer plans that much).
+    const bool direct_fits = static_cast<ConvDirection>(dir) == ConvDirection::forward ||
+                             (static_cast<ConvDirection>(dir) == ConvDirection::filter &&
+                              b.work_bytes >= cuda::conv_direct_filter_min_workspace_bytes(d));
+    if (direct_fits && cuda::conv_direct_supported(d))
       implicit.push_back(implicit_candidate(cuda::gemm::TileKind::direct,
                                             time_ms([&] { run_implicit(cuda::gemm::TileKind::direct); }, stream)));
     std::vector<ConvCandidate> candidates;

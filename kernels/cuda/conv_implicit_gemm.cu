@@ -180,7 +180,8 @@ size_t conv_igemm_workspace_bytes(const ConvDims& d) {
   const int64_t p = d.n * d.oh * d.ow;
   const int64_t dw = gemm::splitk_workspace(d.f, d.patch(), p) * static_cast<int64_t>(sizeof(float));
   const int64_t db = column_sums_workspace(p, d.f) * static_cast<int64_t>(sizeof(double));
-  return static_cast<size_t>(std::max(dw, db));
+  const int64_t direct = static_cast<int64_t>(conv_direct_filter_workspace_bytes(d));
+  return static_cast<size_t>(std::max({dw, db, direct}));
 }
 
 void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
@@ -194,7 +195,7 @@ void conv_igemm_forward(const float* x, const float* w, const float* b, float* y
 
 void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, float* db, const ConvDims& d, void* work,
                                 size_t work_bytes, cudaStream_t stream, gemm::TileKind tile) {
-  KN_CHECK(tile != gemm::TileKind::direct, "conv_igemm_backward_filter: the direct convolution is forward only");
+  if (tile == gemm::TileKind::direct) return conv_direct_backward_filter(x, dy, dw, db, d, work, work_bytes, stream);
   const int64_t p = d.n * d.oh * d.ow;
   KN_CHECK(work_bytes >= static_cast<size_t>(column_sums_workspace(p, d.f)) * sizeof(double),
            "conv_igemm_backward: workspace of ", work_bytes, " bytes is too small for the bias gradient");
@@ -206,7 +207,7 @@ void conv_igemm_backward_filter(const float* x, const float* dy, float* dw, floa
 
 void conv_igemm_backward_data(const float* dy, const float* w, float* dx, const ConvDims& d, cudaStream_t stream,
                               gemm::TileKind tile) {
-  KN_CHECK(tile != gemm::TileKind::direct, "conv_igemm_backward_data: the direct convolution is forward only");
+  KN_CHECK(tile != gemm::TileKind::direct, "conv_igemm_backward_data: the direct convolution has no data gradient");
   if (d.n <= 0) return;
   gemm::run(DyWindowLoad{dy, d}, WeightForData{w, d}, RowStore{dx, d.c, nullptr}, d.n * d.h * d.w, d.c,
             d.k * d.k * d.f, nullptr, 0, stream, tile);

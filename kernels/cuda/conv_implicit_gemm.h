@@ -18,15 +18,17 @@
 
 namespace knotnet::cuda {
 
-// Bytes of workspace conv_igemm_backward needs (the weight gradient's split-K partials, then
-// the bias gradient's partial sums; forward needs none).
+// Bytes of workspace conv_igemm_backward needs in any tile (the weight gradient's split-K
+// partials, then the bias gradient's partial sums, or the direct convolution's partials; forward
+// needs none).
 size_t conv_igemm_workspace_bytes(const ConvDims& d);
 
 // x: (N, H, W, C), w: (F, K, K, C), b: (F) -> y: (N, OH, OW, F).
 // tile: the GEMM tile to run in (automatic: the core's choice by shape); each direction is the
-// same arithmetic in any tile, bar the split-K chunks of the weight gradient. The forward also
-// takes TileKind::direct where conv_direct_supported(d): the direct convolution, bit for bit
-// the same result (conv_direct.h); the gradients refuse it.
+// same arithmetic in any tile, bar the split-K chunks of the weight gradient. The forward and
+// the weight gradient also take TileKind::direct where conv_direct_supported(d): the direct
+// convolution (conv_direct.h), whose forward is the GEMM's bit for bit and whose weight and bias
+// gradients sum in their own order; the data gradient refuses it.
 void conv_igemm_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d,
                         cudaStream_t stream, gemm::TileKind tile = gemm::TileKind::automatic);
 // The two halves of the backward, each usable alone (a layer may run one on cuDNN):

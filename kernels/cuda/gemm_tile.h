@@ -13,7 +13,7 @@ enum class TileKind : uint8_t {
   tall,   // 128 x 64, 8 x 4 per thread
   wide,   // 128 x 128, 8 x 8 per thread
   narrow, // 64 x 32, 4 x 2 per thread
-  direct, // not a GEMM tile: the direct convolution (conv_direct.h), forward only, few channels
+  direct, // not a GEMM tile: the direct convolution (conv_direct.h), few channels; no data gradient
 };
 
 inline const char* tile_name(TileKind t) {
