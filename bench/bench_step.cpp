@@ -20,6 +20,14 @@
 // the GPU idles while the host collects and submits); timed by the wall clock over blocks of 16
 // steps, each ending with every step collected, so that both rows pay for every step they count;
 // host gaps included, so the two rows' ratio is the pipeline's gain.
+// The enqueue rows split one step into the host's time and the GPU's, for the CUDA-graph question
+// (docs/cuda_backend.md, "What is not done yet", item 4): the compute stream is first given about
+// 16 GiB of memset to do, so it is busy while the host enqueues the step; host_enqueue_ms is the
+// wall time of submit_train_step (enqueueing only, no wait), gpu_ms the events' time around it,
+// which starts when the memsets end (the GPU's time for the step alone, launch gaps included).
+// stream_ran_dry is the fraction of steps whose start event had already passed when the host
+// finished enqueueing (the memsets were too short to cover the host): their gpu_ms is not the
+// GPU's alone. images_per_s on these rows is from gpu_ms (GPU time only), not a step's wall time.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -56,6 +64,22 @@ struct Pinned {
   ~Pinned() { cudaFreeHost(p); }
   Pinned(const Pinned&) = delete;
   Pinned& operator=(const Pinned&) = delete;
+};
+
+// Device memory and an event outside the model's plan (the benchmark's own), freed on any exit.
+struct DeviceMemory {
+  void* p = nullptr;
+  explicit DeviceMemory(size_t bytes) { KN_CUDA_CHECK(cudaMalloc(&p, bytes)); }
+  ~DeviceMemory() { cudaFree(p); }
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+};
+struct Event {
+  cudaEvent_t e = nullptr;
+  Event() { KN_CUDA_CHECK(cudaEventCreate(&e)); }
+  ~Event() { cudaEventDestroy(e); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
 };
 
 // The optimizer of bench/torch_step.py.
@@ -171,7 +195,53 @@ void fit_steps_body(benchmark::State& state, bool pipelined, bool tf32) {
   state.counters["batch"] = double(batch);
 }
 
+void enqueue_body(benchmark::State& state, bool tf32) {
+  constexpr size_t kBusyBytes = size_t{1} << 30;
+  constexpr int kBusyMemsets = 16;  // ~5 ms of memset at 3 TB/s, far longer than enqueueing a step
+  const int64_t batch = state.range(0);
+  ModelOptions opt = step_options(batch);
+  opt.tf32 = tf32;
+  Model model(seed_with(""), opt);
+  const PinnedBatch pinned(batch);
+  DeviceStaging& staging = model.device_staging();
+  for (int i = 0; i < 3; ++i) model.train_on_device_batch(staging.upload(pinned.x, pinned.y));  // warm-up
+  const DeviceMemory busy(kBusyBytes);
+  cudaStream_t stream = CudaContext::get().compute();
+  const Event start, stop;
+  double host_ms = 0, gpu_ms = 0;
+  int64_t steps = 0, ran_dry = 0;
+  for (auto _ : state) {
+    const DeviceBatch db = staging.upload(pinned.x, pinned.y);
+    for (int i = 0; i < kBusyMemsets; ++i) KN_CUDA_CHECK(cudaMemsetAsync(busy.p, i, kBusyBytes, stream));
+    KN_CUDA_CHECK(cudaEventRecord(start.e, stream));
+    const auto t0 = std::chrono::steady_clock::now();
+    model.submit_train_step(db);
+    const double host = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const cudaError_t q = cudaEventQuery(start.e);
+    if (q == cudaSuccess) ++ran_dry;
+    else if (q != cudaErrorNotReady) KN_CUDA_CHECK(q);
+    KN_CUDA_CHECK(cudaEventRecord(stop.e, stream));
+    benchmark::DoNotOptimize(model.collect_step().loss);
+    KN_CUDA_CHECK(cudaEventSynchronize(stop.e));
+    float ms = 0;
+    KN_CUDA_CHECK(cudaEventElapsedTime(&ms, start.e, stop.e));
+    state.SetIterationTime(ms / 1e3);
+    host_ms += host, gpu_ms += ms, ++steps;
+  }
+  state.counters["host_enqueue_ms"] = steps ? host_ms / static_cast<double>(steps) : 0.0;
+  state.counters["gpu_ms"] = steps ? gpu_ms / static_cast<double>(steps) : 0.0;
+  state.counters["stream_ran_dry"] = steps ? static_cast<double>(ran_dry) / static_cast<double>(steps) : 0.0;
+  state.counters["steps"] = static_cast<double>(steps);
+  state.counters["images_per_s"] =
+      benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["batch"] = double(batch);
+}
+
 }  // namespace
+
+void enqueue(benchmark::State& state, bool tf32) {
+  knotnet::bench::skip_on_error(state, [&] { enqueue_body(state, tf32); });
+}
 
 void fit_steps(benchmark::State& state, bool pipelined, bool tf32 = false) {
   knotnet::bench::skip_on_error(state, [&] { fit_steps_body(state, pipelined, tf32); });
@@ -215,6 +285,11 @@ BENCHMARK_CAPTURE(fit_steps, seed_tf32_measured_pipelined, true, true)
     ->Arg(50)->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(fit_steps, seed_tf32_measured_one_at_a_time, false, true)
     ->Arg(50)->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+// The host's time to enqueue a step against the GPU's time for it (the CUDA-graph question).
+BENCHMARK_CAPTURE(enqueue, seed_fp32_measured, false)
+    ->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(enqueue, seed_tf32_measured, true)
+    ->Arg(50)->Arg(128)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 #endif
 
