@@ -146,6 +146,24 @@ struct GroupStep {
   int oh, col;
 };
 
+// dy of pixels (img, oh, 4 col .. 4 col + 3) for filters f .. f + 3, 0 past the row's end; float4
+// loads where dy is 16-byte aligned (F and f are multiples of 4, so every pixel's f is then).
+__device__ __forceinline__ void load_dy(const float* __restrict__ dy, const ConvDims& d, int64_t f, int64_t img,
+                                        int oh, int col, bool vector_load, float (&dv)[kPixels][4]) {
+  const int64_t ow0 = static_cast<int64_t>(col) * kPixels;
+  const float* at = dy + ((img * d.oh + oh) * d.ow + ow0) * d.f + f;
+#pragma unroll
+  for (int p = 0; p < kPixels; ++p) {
+    if (ow0 + p < d.ow && vector_load) {
+      const float4 t = *reinterpret_cast<const float4*>(at + p * d.f);
+      dv[p][0] = t.x, dv[p][1] = t.y, dv[p][2] = t.z, dv[p][3] = t.w;
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) dv[p][i] = ow0 + p < d.ow ? at[p * d.f + i] : 0.0f;
+    }
+  }
+}
+
 template <int K, int C>
 __global__ void __launch_bounds__(kThreads) conv_direct_filter_kernel(const float* __restrict__ x,   // (N, H, W, C)
                                                                       const float* __restrict__ dy,  // (N, OH, OW, F)
@@ -178,23 +196,30 @@ __global__ void __launch_bounds__(kThreads) conv_direct_filter_kernel(const floa
     img = g / (d.oh * groups_per_row);
     oh = static_cast<int>(g / groups_per_row % d.oh), col = static_cast<int>(g % groups_per_row);
   }
+  // dy of a group's 4 pixels for the 4 filters, 0 past the row's end. The next group's is read
+  // before this group's multiply-adds, so that its latency (dy comes from DRAM) hides behind them.
+  float dv[kPixels][4];
+  if (f_in && g < groups) load_dy(dy, d, f, img, oh, col, vector_load, dv);
   for (; f_in && g < groups; g += stride) {
     const int64_t ow0 = static_cast<int64_t>(col) * kPixels;
-    // dy of the 4 pixels for the 4 filters; 0 past the row's end.
-    float dv[kPixels][4];
-    const float* at = dy + ((img * d.oh + oh) * d.ow + ow0) * d.f + f;
-#pragma unroll
-    for (int p = 0; p < kPixels; ++p) {
-      if (ow0 + p < d.ow && vector_load) {
-        const float4 t = *reinterpret_cast<const float4*>(at + p * d.f);
-        dv[p][0] = t.x, dv[p][1] = t.y, dv[p][2] = t.z, dv[p][3] = t.w;
-      } else {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) dv[p][i] = ow0 + p < d.ow ? at[p * d.f + i] : 0.0f;
-      }
-    }
     float in[K][K + kPixels - 1][C];
     load_window<K, C>(x, d, img, oh, ow0, in);
+    int64_t next_img = img;
+    int next_oh = oh, next_col = col;
+    next_col += step.col;
+    if (next_col >= groups_per_row) next_col -= static_cast<int>(groups_per_row), ++next_oh;
+    next_oh += step.oh;
+    if (next_oh >= d.oh) next_oh -= static_cast<int>(d.oh), ++next_img;
+    next_img += step.img;
+    float dn[kPixels][4];
+    if (g + stride < groups) {
+      load_dy(dy, d, f, next_img, next_oh, next_col, vector_load, dn);
+    } else {
+#pragma unroll
+      for (int p = 0; p < kPixels; ++p)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) dn[p][i] = 0.0f;
+    }
 #pragma unroll
     for (int p = 0; p < kPixels; ++p)
 #pragma unroll
@@ -213,11 +238,11 @@ __global__ void __launch_bounds__(kThreads) conv_direct_filter_kernel(const floa
             for (int i = 0; i < 4; ++i) acc[i][q] = fmaf(dv[p][i], xv, acc[i][q]);
           }
         }
-    col += step.col;
-    if (col >= groups_per_row) col -= static_cast<int>(groups_per_row), ++oh;
-    oh += step.oh;
-    if (oh >= d.oh) oh -= static_cast<int>(d.oh), ++img;
-    img += step.img;
+#pragma unroll
+    for (int p = 0; p < kPixels; ++p)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) dv[p][i] = dn[p][i];
+    img = next_img, oh = next_oh, col = next_col;
   }
 
   // The block's sums over its 32 slots, slot by slot in order: one filter of each group a round.
