@@ -149,7 +149,8 @@ TEST_P(CudaConvDirect, WeightGradientMatchesCpu) {
   KN_REQUIRE_GPU();
   const Reference r(GetParam());
   ASSERT_TRUE(cuda::conv_direct_supported(r.d));
-  const size_t per_block = static_cast<size_t>(r.d.f * (r.d.patch() + 1)) * sizeof(float);
+  const size_t per_block = cuda::conv_direct_filter_min_workspace_bytes(r.d);  // one block's partials
+  ASSERT_EQ(per_block, static_cast<size_t>(r.d.f * (r.d.patch() + 1)) * sizeof(float));
   const size_t wanted = cuda::conv_direct_filter_workspace_bytes(r.d);
   ASSERT_GE(wanted, per_block);
   EXPECT_EQ(wanted % per_block, 0u);

@@ -16,6 +16,21 @@ constexpr int kPixels = 4;     // neighbouring output pixels of one row per thre
 constexpr int kFilters = 16;   // filters per thread (and per block): 4 float4 of weights
 constexpr int kMaxPatch = 27;  // K*K*C
 
+// Both kernels take a row's output pixels in groups of kPixels neighbours (the last may be short).
+__host__ __device__ inline int64_t groups_per_row(const ConvDims& d) { return (d.ow + kPixels - 1) / kPixels; }
+__host__ __device__ inline int64_t pixel_groups(const ConvDims& d) { return d.n * d.oh * groups_per_row(d); }
+
+// A pixel group's index (or a stride of groups) as digits: image, output row (< OH) and group in
+// the row (< groups_per_row).
+struct GroupDigits {
+  int64_t img;
+  int oh, col;
+};
+__host__ __device__ inline GroupDigits group_digits(int64_t g, const ConvDims& d) {
+  const int64_t per_row = groups_per_row(d);
+  return GroupDigits{g / (d.oh * per_row), static_cast<int>(g / per_row % d.oh), static_cast<int>(g % per_row)};
+}
+
 // The K x (K + 3) x C inputs the windows of output pixels (img, oh, ow0 .. ow0 + 3) cover, 0
 // where they fall in the padding, as the implicit GEMM's loader gives.
 template <int K, int C>
@@ -61,11 +76,10 @@ __global__ void __launch_bounds__(kThreads) conv_direct_forward_kernel(const flo
   }
   __syncthreads();
 
-  const int64_t groups_per_row = (d.ow + kPixels - 1) / kPixels;
   const int64_t g = static_cast<int64_t>(blockIdx.x) * kThreads + tid;
-  if (g >= d.n * d.oh * groups_per_row) return;
-  const int64_t row = g / groups_per_row;  // img * OH + oh
-  const int64_t ow0 = (g % groups_per_row) * kPixels;
+  if (g >= pixel_groups(d)) return;
+  const int64_t row = g / groups_per_row(d);  // img * OH + oh
+  const int64_t ow0 = (g % groups_per_row(d)) * kPixels;
   const int64_t img = row / d.oh, oh = row % d.oh;
 
   float in[K][K + kPixels - 1][C];
@@ -122,8 +136,7 @@ __global__ void __launch_bounds__(kThreads) conv_direct_forward_kernel(const flo
 
 template <int K, int C>
 void launch_forward(const float* x, const float* w, const float* b, float* y, const ConvDims& d, cudaStream_t stream) {
-  const int64_t groups = d.n * d.oh * ((d.ow + kPixels - 1) / kPixels);
-  const dim3 grid(static_cast<unsigned>((groups + kThreads - 1) / kThreads),
+  const dim3 grid(static_cast<unsigned>((pixel_groups(d) + kThreads - 1) / kThreads),
                   static_cast<unsigned>((d.f + kFilters - 1) / kFilters));
   const bool vector_store = reinterpret_cast<uintptr_t>(y) % 16 == 0;
   conv_direct_forward_kernel<K, C><<<grid, kThreads, 0, stream>>>(x, w, b, y, d, vector_store);
@@ -138,13 +151,6 @@ void launch_forward(const float* x, const float* w, const float* b, float* y, co
 // first), so they read the same pixels' dy at about the same time: each pixel's F floats come
 // from DRAM once, not in 64-byte pieces over F / 16 sweeps of dy.
 constexpr int kSlots = kThreads / 4;
-
-// A stride of pixel groups as digits: images, output rows (< OH) and groups in a row (< its
-// groups).
-struct GroupStep {
-  int64_t img;
-  int oh, col;
-};
 
 // dy of pixels (img, oh, 4 col .. 4 col + 3) for filters f .. f + 3, 0 past the row's end; float4
 // loads where dy is 16-byte aligned (F and f are multiples of 4, so every pixel's f is then).
@@ -168,7 +174,7 @@ template <int K, int C>
 __global__ void __launch_bounds__(kThreads) conv_direct_filter_kernel(const float* __restrict__ x,   // (N, H, W, C)
                                                                       const float* __restrict__ dy,  // (N, OH, OW, F)
                                                                       float* __restrict__ ws,  // (blocks, F, patch + 1)
-                                                                      ConvDims d, int64_t groups, GroupStep step,
+                                                                      ConvDims d, int64_t groups, GroupDigits step,
                                                                       bool vector_load) {
   constexpr int kPatch = K * K * C;
   static_assert(4 * (kPatch + 1) <= kThreads, "one thread per (filter group, patch element) sums the slots");
@@ -177,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) conv_direct_filter_kernel(const floa
   const int fg = tid % 4, slot = tid / 4;
   const int64_t f = static_cast<int64_t>(blockIdx.x) * kFilters + 4 * fg;  // this thread's first filter
   const bool f_in = f < d.f;  // F is a multiple of 4: a group of 4 is all in or all out
-  const int64_t groups_per_row = (d.ow + kPixels - 1) / kPixels;
+  const int64_t per_row = groups_per_row(d);
   const int64_t stride = static_cast<int64_t>(gridDim.y) * kSlots;
 
   float acc[4][kPatch], dsum[4];
@@ -190,12 +196,9 @@ __global__ void __launch_bounds__(kThreads) conv_direct_filter_kernel(const floa
   // The group g as (image, output row, group in the row), moved on by the stride's digits with
   // carries: no division in the loop.
   int64_t g = static_cast<int64_t>(blockIdx.y) * kSlots + slot;
-  int64_t img = 0;
-  int oh = 0, col = 0;
-  if (g < groups) {
-    img = g / (d.oh * groups_per_row);
-    oh = static_cast<int>(g / groups_per_row % d.oh), col = static_cast<int>(g % groups_per_row);
-  }
+  const GroupDigits first = g < groups ? group_digits(g, d) : GroupDigits{0, 0, 0};
+  int64_t img = first.img;
+  int oh = first.oh, col = first.col;
   // dy of a group's 4 pixels for the 4 filters, 0 past the row's end. The next group's is read
   // before this group's multiply-adds, so that its latency (dy comes from DRAM) hides behind them.
   float dv[kPixels][4];
@@ -207,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) conv_direct_filter_kernel(const floa
     int64_t next_img = img;
     int next_oh = oh, next_col = col;
     next_col += step.col;
-    if (next_col >= groups_per_row) next_col -= static_cast<int>(groups_per_row), ++next_oh;
+    if (next_col >= per_row) next_col -= static_cast<int>(per_row), ++next_oh;
     next_oh += step.oh;
     if (next_oh >= d.oh) next_oh -= static_cast<int>(d.oh), ++next_img;
     next_img += step.img;
@@ -284,7 +287,7 @@ constexpr int64_t kGroupsPerSlot = 16;
 constexpr int64_t kMaxFilterBlocks = 512;
 
 int64_t filter_blocks(const ConvDims& d) {
-  const int64_t groups = d.n * d.oh * ((d.ow + kPixels - 1) / kPixels);
+  const int64_t groups = pixel_groups(d);
   return std::clamp<int64_t>((groups + kSlots * kGroupsPerSlot - 1) / (kSlots * kGroupsPerSlot), 1, kMaxFilterBlocks);
 }
 
@@ -299,14 +302,10 @@ void launch_filter(const float* x, const float* dy, float* dw, float* db, const 
   KN_CHECK(blocks >= 1, "conv_direct_backward_filter: a workspace of ", work_bytes, " bytes cannot hold one block's ",
            partials_bytes_per_block(d), " bytes of partial sums");
   float* ws = static_cast<float*>(work);
-  const int64_t groups = d.n * d.oh * ((d.ow + kPixels - 1) / kPixels);
+  const int64_t groups = pixel_groups(d);
   const dim3 grid(static_cast<unsigned>((d.f + kFilters - 1) / kFilters), static_cast<unsigned>(blocks));
   const bool vector_load = reinterpret_cast<uintptr_t>(dy) % 16 == 0;
-  const int64_t groups_per_row = (d.ow + kPixels - 1) / kPixels, stride = blocks * kSlots;
-  const GroupStep step = groups == 0 ? GroupStep{0, 0, 0}
-                                     : GroupStep{stride / (groups_per_row * d.oh),
-                                                 static_cast<int>(stride / groups_per_row % d.oh),
-                                                 static_cast<int>(stride % groups_per_row)};
+  const GroupDigits step = groups == 0 ? GroupDigits{0, 0, 0} : group_digits(blocks * kSlots, d);
   conv_direct_filter_kernel<K, C><<<grid, kThreads, 0, stream>>>(x, dy, ws, d, groups, step, vector_load);
   KN_CUDA_CHECK_LAUNCH();
   const int64_t per_block = d.f * (d.patch() + 1);
